@@ -1,0 +1,50 @@
+# Torch Trader — `make demo` and `make test` set everything up on a fresh machine (offline but for
+# the package registries) and run. Every target uses the project's own .venv.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Quiet, offline-safe defaults for every tool the pipeline touches.
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export RAY_USAGE_STATS_ENABLED := 0
+export DO_NOT_TRACK := true
+export MPLBACKEND := Agg
+export MLFLOW_ENABLE_TELEMETRY := false
+export GX_ANALYTICS_ENABLED := false
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install demo test lint typecheck unit bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-dev build-essential; }
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: the CPU wheel on this disk, never a multi-GB CUDA download.
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	touch $(STAMP)
+
+demo: install
+	$(PY) -m flows.demo
+
+lint: install
+	$(VENV)/bin/ruff check torchtrader tasks flows tests bench
+	$(VENV)/bin/ruff format --check torchtrader tasks flows tests bench
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck unit
+
+bench: install
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

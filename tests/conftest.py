@@ -1,0 +1,30 @@
+"""Suite-wide hygiene: no network telemetry, temp homes for every tool, numpy errors raise."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="torchtrader-tests-"))
+for _key, _value in {
+    "PREFECT_HOME": str(_SESSION_HOME / "prefect"),
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "DO_NOT_TRACK": "true",
+    "MPLBACKEND": "Agg",
+    "MLFLOW_ENABLE_TELEMETRY": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "TORCHTRADER_CONFIG": str(_SESSION_HOME / "absent.toml"),
+}.items():
+    os.environ[_key] = _value
+for _key in [k for k in os.environ if k.startswith("TORCHTRADER_") and k != "TORCHTRADER_CONFIG"]:
+    del os.environ[_key]
+
+
+@pytest.fixture
+def lake_uri(tmp_path: Path) -> str:
+    """A fresh, empty local lake root for one test."""
+    return str(tmp_path / "lake")

@@ -1,0 +1,59 @@
+"""The ``torchtrader`` command line (typer).
+
+Each command group lives in its own module with a ``register(app)`` function; this module owns the
+global options and turns every ``TorchTraderError`` into one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from torchtrader.cli import backtest, data, ingest, strategy
+from torchtrader.cli.common import CliState
+from torchtrader.config import load_settings
+from torchtrader.errors import TorchTraderError
+
+app = typer.Typer(
+    name="torchtrader",
+    help="Torch Trader: market-data lake, indicators, batched backtests.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    lake: str | None = typer.Option(
+        None, "--lake", envvar="TORCHTRADER_LAKE", help="lake root: a path or an s3:// URI"
+    ),
+    strategies_dir: str | None = typer.Option(
+        None,
+        "--strategies-dir",
+        envvar="TORCHTRADER_STRATEGIES",
+        help="folder of user strategy files",
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress to stderr"),
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = CliState(settings=load_settings(lake=lake, strategies=strategies_dir))
+
+
+for _module in (ingest, data, strategy, backtest):
+    _module.register(app)
+
+
+def main() -> None:
+    try:
+        app(prog_name="torchtrader")
+    except TorchTraderError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(1) from None
