@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import polars as pl
 import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor
@@ -75,6 +76,36 @@ class Bars:
     @property
     def dtype(self) -> torch.dtype:
         return self.close.dtype
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pl.DataFrame,
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float64,
+    ) -> Bars:
+        """Bars of one series from a canonical bars frame (lake read), sorted by ``ts``."""
+        frame = frame.sort("ts")
+        symbols = frame["symbol"].unique().to_list() if "symbol" in frame.columns else [""]
+        timeframes = frame["timeframe"].unique().to_list() if "timeframe" in frame.columns else ["1d"]
+        if len(symbols) > 1 or len(timeframes) > 1:
+            raise ValueError(f"frame holds several series: {symbols} × {timeframes}")
+
+        def column(name: str) -> Tensor:
+            return torch.from_numpy(frame[name].to_numpy().astype(np.float64)).to(device=device, dtype=dtype)
+
+        ts = frame["ts"].dt.epoch("ns").to_numpy().astype(np.int64)
+        return cls(
+            open=column("open"),
+            high=column("high"),
+            low=column("low"),
+            close=column("close"),
+            volume=column("volume"),
+            ts=ts,
+            symbol=str(symbols[0]) if symbols else "",
+            timeframe=str(timeframes[0]) if timeframes else "1d",
+        )
 
     def slice(self, stop: int) -> Bars:
         """The first ``stop`` bars (a prefix), as the strategy would have seen them live."""
