@@ -51,9 +51,10 @@ for _module in (ingest, data, strategy, backtest):
     _module.register(app)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point; ``argv`` lets tests run the real error handling in-process."""
     try:
-        app(prog_name="torchtrader")
+        app(args=argv, prog_name="torchtrader")
     except TorchTraderError as error:
         typer.echo(f"error: {error}", err=True)
         raise SystemExit(1) from None

@@ -1,0 +1,231 @@
+"""Shared machinery of the batched kernels: input shaping, validation, windows and linear scans.
+
+Conventions (every public kernel follows them):
+
+* price inputs are float tensors of shape ``[T]`` or ``[B, T]`` (float32 or float64, any device);
+* period-like parameters are a Python ``int`` or a 1-D int64 tensor ``[B]`` (one value per combo);
+* the result is ``[T]`` when every input is unbatched (1-D prices, ``int`` parameters), otherwise
+  ``[B, T]`` (inputs broadcast over B; a ``[T]`` series is shared by every combo);
+* warm-up positions hold NaN exactly where TA-Lib's output is NaN (its lookback), and a period longer
+  than the series gives an all-NaN result like TA-Lib does, so a prefix of a series never raises.
+
+Internally every helper works on ``[B, T]`` tensors plus a per-row ``start`` (int64 ``[B]``): the
+first index holding a valid value, so compositions (DEMA over EMA, STOCH over %K …) know their own
+warm-up without relying on NaN propagation (a NaN inside a cumulative sum would poison the tail).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from torchtrader.errors import ConfigError
+
+Period = int | Tensor
+
+_FLOATS = (torch.float32, torch.float64)
+
+
+class Batch:
+    """Inputs broadcast to ``[B, T]``: the prepared series, batch size and whether to squeeze back."""
+
+    def __init__(self, series: list[Tensor], size: int, batched: bool) -> None:
+        self.series = series
+        self.size = size
+        self.batched = batched
+
+    @property
+    def length(self) -> int:
+        return int(self.series[0].shape[-1])
+
+    @property
+    def device(self) -> torch.device:
+        return self.series[0].device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.series[0].dtype
+
+    def out(self, value: Tensor) -> Tensor:
+        """Squeeze a ``[1, T]`` result back to ``[T]`` when nothing was batched."""
+        return value if self.batched else value[0]
+
+
+def prepare(name: str, series: Sequence[Tensor], params: Sequence[Period]) -> Batch:
+    """Check dtypes/shapes and broadcast the price inputs to a common ``[B', T]`` (B' = 1 or B)."""
+    sizes: set[int] = set()
+    batched = False
+    first = series[0]
+    if not isinstance(first, Tensor):
+        raise ConfigError(f"{name}: prices must be torch tensors, got {type(first).__name__}")
+    for s in series:
+        if not isinstance(s, Tensor) or s.dtype not in _FLOATS:
+            raise ConfigError(f"{name}: prices must be float32/float64 tensors, got {getattr(s, 'dtype', s)}")
+        if s.dim() not in (1, 2):
+            raise ConfigError(f"{name}: prices must have shape [T] or [B, T], got {list(s.shape)}")
+        if s.shape[-1] != first.shape[-1] or s.device != first.device or s.dtype != first.dtype:
+            raise ConfigError(f"{name}: price inputs differ in length, device or dtype")
+        if s.dim() == 2:
+            batched = True
+            sizes.add(int(s.shape[0]))
+    for p in params:
+        if isinstance(p, Tensor):
+            if p.dim() > 1:
+                raise ConfigError(f"{name}: parameter tensors must be 1-D [B], got {list(p.shape)}")
+            if p.dim() == 1:
+                batched = True
+                sizes.add(int(p.shape[0]))
+    sizes.discard(1)
+    if len(sizes) > 1:
+        raise ConfigError(f"{name}: batch sizes of inputs and parameters disagree: {sorted(sizes)}")
+    size = sizes.pop() if sizes else 1
+    rows = [s if s.dim() == 2 else s.unsqueeze(0) for s in series]
+    if any(r.shape[0] != rows[0].shape[0] for r in rows):
+        rows = [r.expand(size, -1) for r in rows]
+    return Batch(rows, size, batched)
+
+
+def period(name: str, param: str, value: Period, batch: Batch, minimum: int = 1) -> Tensor:
+    """A validated int64 ``[B]`` tensor of one period-like parameter on the batch's device."""
+    if isinstance(value, bool) or not isinstance(value, int | Tensor):
+        raise ConfigError(f"{name}: {param} must be an int or an int64 tensor, got {type(value).__name__}")
+    if isinstance(value, Tensor):
+        if value.dtype.is_floating_point or value.dtype == torch.bool:
+            raise ConfigError(f"{name}: {param} must hold integers, got {value.dtype}")
+        tensor = value.to(device=batch.device, dtype=torch.int64).reshape(-1)
+    else:
+        tensor = torch.tensor([value], dtype=torch.int64, device=batch.device)
+    if tensor.numel() == 0:
+        raise ConfigError(f"{name}: {param} is empty")
+    low = int(tensor.min())
+    if low < minimum:
+        raise ConfigError(f"{name}: {param} must be >= {minimum}, got {low}")
+    return tensor.expand(batch.size) if tensor.numel() == 1 else tensor
+
+
+def scalar(name: str, param: str, value: float | Tensor, batch: Batch) -> Tensor:
+    """A float parameter (e.g. a band width) as a ``[B, 1]`` tensor of the batch's dtype."""
+    tensor = torch.as_tensor(value, dtype=batch.dtype, device=batch.device).reshape(-1)
+    if not bool(torch.isfinite(tensor).all()):
+        raise ConfigError(f"{name}: {param} must be finite")
+    return tensor.expand(batch.size).unsqueeze(1) if tensor.numel() == 1 else tensor.unsqueeze(1)
+
+
+def positions(length: int, device: torch.device) -> Tensor:
+    """Time index ``[1, T]`` (int64) for masks."""
+    return torch.arange(length, device=device).unsqueeze(0)
+
+
+def mask_before(value: Tensor, first: Tensor) -> Tensor:
+    """NaN where ``t < first`` (per row), i.e. TA-Lib's warm-up."""
+    t = positions(value.shape[-1], value.device)
+    return torch.where(t < first.unsqueeze(1), torch.full_like(value, math.nan), value)
+
+
+def zero_before(value: Tensor, first: Tensor) -> Tensor:
+    """Zero where ``t < first`` so invalid (NaN) warm-up values never enter sums."""
+    t = positions(value.shape[-1], value.device)
+    return torch.where(t < first.unsqueeze(1), torch.zeros_like(value), value)
+
+
+def expand_rows(x: Tensor, size: int) -> Tensor:
+    return x if x.shape[0] == size else x.expand(size, -1)
+
+
+def shift(x: Tensor, lag: Tensor, fill: float = 0.0) -> Tensor:
+    """``y[b, t] = x[b, t - lag[b]]`` (``fill`` where ``t < lag``); rows of x may be 1 (shared)."""
+    size, length = int(lag.shape[0]), x.shape[-1]
+    out = torch.full((size, length), fill, dtype=x.dtype, device=x.device)
+    shared = x.shape[0] == 1
+    # one vectorised slice per distinct lag: cheaper than an index tensor of B*T int64s
+    for value in torch.unique(lag).tolist():
+        rows = (lag == value).nonzero().squeeze(1)
+        if value >= length:
+            continue
+        source = x[:, : length - value] if shared else x[rows, : length - value]
+        out[rows, value:] = source if not shared else source.expand(rows.numel(), -1)
+    return out
+
+
+def rolling_sum(x: Tensor, window: Tensor, size: int) -> Tensor:
+    """Sum of the last ``window[b]`` values at every t (values before the first full window unused).
+
+    Differences of a float64 prefix sum: O(B*T), and float32 inputs accumulate in float64 so long
+    series keep TA-Lib-level accuracy.
+    """
+    acc = x.to(torch.float64)
+    prefix = torch.nn.functional.pad(torch.cumsum(acc, dim=-1), (1, 0))
+    lagged = shift(prefix, window) if prefix.shape[0] == 1 or prefix.shape[0] == size else prefix
+    total = expand_rows(prefix, size) - lagged
+    return total[:, 1:].to(x.dtype)
+
+
+def linear_scan(u: Tensor, decay: Tensor) -> Tensor:
+    """``y[t] = decay * y[t-1] + u[t]`` along the last axis with ``y[-1] = 0``.
+
+    ``decay`` is ``[B, 1]`` (per row, constant in time) or ``[B, T]``, values in (0, 1]. Blocked
+    closed form instead of a Python loop over T: inside a block of L steps the recursion is
+    ``y = P * cumsum(u / P)`` with ``P`` the running product of decays, and block ends form the same
+    recursion on T/L points, solved recursively. L is chosen so that ``P`` never underflows.
+    """
+    size, length = u.shape
+    if length <= 1:
+        return u.clone()
+    floor = 1e-30
+    smallest = float(decay.min())
+    if smallest <= 0.0:
+        raise ValueError("linear_scan needs decays in (0, 1]")
+    block = 64 if smallest >= 1.0 else max(2, min(64, int(math.log(floor) / math.log(smallest))))
+    blocks = -(-length // block)
+    pad = blocks * block - length
+    uu = torch.nn.functional.pad(u, (0, pad)).reshape(size, blocks, block)
+    if decay.shape[-1] == 1:
+        steps = torch.arange(1, block + 1, device=u.device, dtype=u.dtype)
+        prod = (decay.reshape(size, 1, 1) ** steps).expand(size, blocks, block)
+    else:
+        dd = torch.nn.functional.pad(decay, (0, pad), value=1.0).reshape(size, blocks, block)
+        prod = torch.cumprod(dd, dim=-1)
+    local = prod * torch.cumsum(uu / prod, dim=-1)
+    if blocks > 1:
+        ends = local[:, :, -1]
+        carry_decay = prod[:, :, -1]
+        if float(carry_decay.max()) < 1e-300:
+            carry = ends
+        else:
+            carry = linear_scan(ends, carry_decay.clamp_min(1e-300))
+        previous = torch.nn.functional.pad(carry[:, :-1], (1, 0))
+        local = local + prod * previous.unsqueeze(-1)
+    return local.reshape(size, blocks * block)[:, :length]
+
+
+def rolling_extreme(x: Tensor, window: Tensor, size: int, largest: bool) -> Tensor:
+    """Max (or min) of the last ``window[b]`` values at every t: sparse-table doubling, O(T log W).
+
+    Level k holds the extreme of the 2**k values ending at t; a window of w values is the extreme of
+    two overlapping level-k windows with k = floor(log2 w). Rows sharing one k are answered together.
+    """
+    pick = torch.maximum if largest else torch.minimum
+    length = x.shape[-1]
+    levels = torch.floor(torch.log2(window.to(torch.float64))).to(torch.int64)
+    out = torch.empty((size, length), dtype=x.dtype, device=x.device)
+    fill = -math.inf if largest else math.inf
+    level = x
+    top = int(levels.max())
+    for k in range(top + 1):
+        rows = (levels == k).nonzero().squeeze(1)
+        if rows.numel():
+            span = 1 << k
+            source = level if level.shape[0] == 1 else level[rows]
+            # level-k value ending at t - w + 2**k covers the window's oldest 2**k values
+            older = shift(source if source.shape[0] == rows.numel() else source.expand(rows.numel(), -1),
+                          window[rows] - span, fill)
+            out[rows] = pick(expand_rows(source, rows.numel()), older)
+        if k < top:
+            step = 1 << k
+            if step < length:
+                tail = pick(level[:, step:], level[:, :-step])
+                level = torch.cat([level[:, :step], tail], dim=-1)
+    return out
