@@ -7,6 +7,7 @@ server is configured (PREFECT_API_URL); with none, Prefect's ephemeral API is us
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -17,13 +18,14 @@ from torchtrader.lake import Lake
 
 
 def main() -> None:
-    console = Console()
+    console = Console(width=120)
     settings = load_settings()
     console.rule(f"Torch Trader demo — lake at {settings.lake}")
     summary = pipeline_flow(
         PipelineRequest(
             synthetic_start=datetime(2024, 1, 1, tzinfo=UTC),
             synthetic_end=datetime(2024, 4, 1, tzinfo=UTC),
+            reports_dir=str(Path("reports").resolve()),
         )
     )
     lake = Lake.from_settings(settings)
@@ -31,7 +33,14 @@ def main() -> None:
     for column in ("source", "symbol", "timeframe", "rows", "first", "last"):
         table.add_column(column)
     for s in lake.series():
-        table.add_row(s.source, s.symbol, s.timeframe, str(s.rows), s.first.isoformat(), s.last.isoformat())
+        table.add_row(
+            s.source,
+            s.symbol,
+            s.timeframe,
+            str(s.rows),
+            f"{s.first:%Y-%m-%d %H:%M}",
+            f"{s.last:%Y-%m-%d %H:%M}",
+        )
     console.print(table)
     for step, lines in summary.items():
         console.rule(step)

@@ -9,7 +9,8 @@ Our strategies are run in backtrader as a fixed decision stream: the strategy's 
 - rules 2–3: a target change submits a close of the held units, then (if the new target is non-zero) a
   market order of target × size × equity / fill price, equity being the cash left after that close.
 - rules 4–5: backtrader's percentage slippage (un-capped, see ``backtrader_feed``) and percentage
-  commission on notional; ``checksubmit`` is off so fees may overdraw cash.
+  commission on notional; the broker holds a small cash reserve so an entry fee may overdraw cash
+  (``OracleBroker.set_reserve``), which stock backtrader refuses.
 - rule 6: a ``Stop`` order (stop-loss) and an OCO ``Limit`` order (take-profit) submitted with the
   entry, so backtrader checks them from the entry bar on; the stop is queued first so it wins when both
   levels lie inside one bar; gaps fill at the open (backtrader's own gap logic).
@@ -22,6 +23,7 @@ Native backtrader strategy classes run unchanged; their round trips are read fro
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,11 +35,12 @@ import numpy as np
 import polars as pl
 import torch
 
-from torchtrader.backtest.backtrader_feed import configure_broker, make_feed
+from torchtrader.backtest.backtrader_feed import OracleBroker, configure_broker, make_feed
 from torchtrader.backtest.config import BacktestConfig
-from torchtrader.backtest.results import BacktestResult, ExitReason, Trade
+from torchtrader.backtest.metrics import compute_metrics
+from torchtrader.backtest.results import BacktestResult, ExitReason, Side, Trade
 from torchtrader.errors import BacktestError, StrategyError
-from torchtrader.strategies.base import Bars, ParamBatch, Strategy, StrategyParams
+from torchtrader.strategies import Bars, ParamBatch, Strategy, StrategyParams, parse_params, run_positions
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ class _TargetReplayer(bt.Strategy):  # type: ignore[misc]
     def __init__(self) -> None:
         self.fills: list[_Fill] = []
         self.equity: list[float] = []
+        self.held: list[bool] = []
         self._held_target = 0.0
         self._exits: list[bt.Order] = []
 
@@ -76,7 +80,8 @@ class _TargetReplayer(bt.Strategy):  # type: ignore[misc]
         self._exits = []
         slip = config.slippage_bps / 1e4
         open_ = float(self.data.open[0])
-        cash = float(self.broker.getcash())
+        broker: OracleBroker = self.broker
+        cash = broker.true_cash()
         held = float(self.position.size)
         if held != 0.0:
             price = open_ * (1 - slip) if held > 0 else open_ * (1 + slip)
@@ -86,6 +91,8 @@ class _TargetReplayer(bt.Strategy):  # type: ignore[misc]
             return
         price = open_ * (1 + slip) if target > 0 else open_ * (1 - slip)
         units = target * config.size * cash / price
+        # The entry may overdraw cash by its fee (rule 3) plus rounding: see OracleBroker.set_reserve.
+        broker.set_reserve((2 * config.fee + 1e-9) * abs(cash))
         if units > 0:
             self.buy(size=units).addinfo(reason="signal")
         else:
@@ -114,6 +121,8 @@ class _TargetReplayer(bt.Strategy):  # type: ignore[misc]
             self._exits.append(take)
 
     def notify_order(self, order: bt.Order) -> None:
+        if order.status in (order.Margin, order.Rejected):
+            raise BacktestError(f"backtrader refused an order at bar {len(self.data) - 1}: equity overdrawn")
         if order.status != order.Completed:
             return
         reason: ExitReason = order.info.get("reason", "signal")
@@ -131,7 +140,8 @@ class _TargetReplayer(bt.Strategy):  # type: ignore[misc]
             self._exits = []
 
     def next(self) -> None:
-        self.equity.append(float(self.broker.getvalue()))
+        self.equity.append(self.broker.true_value())
+        self.held.append(self.position.size != 0)
 
 
 class _RoundTrips(bt.Analyzer):  # type: ignore[misc]
@@ -140,6 +150,7 @@ class _RoundTrips(bt.Analyzer):  # type: ignore[misc]
     def start(self) -> None:
         self.trades: list[tuple[int, int, float, float, float, float]] = []
         self.equity: list[float] = []
+        self.held: list[bool] = []
         self._opened: dict[int, tuple[int, float]] = {}
 
     def notify_trade(self, trade: bt.Trade) -> None:
@@ -150,10 +161,13 @@ class _RoundTrips(bt.Analyzer):  # type: ignore[misc]
             entry_bar, size = self._opened.pop(trade.ref, (bar, float("nan")))
             # pnl = size × (exit − entry) for an average entry price; recover the exit price from it.
             exit_price = float(trade.price) + float(trade.pnl) / size
-            self.trades.append((entry_bar, bar, size, float(trade.price), exit_price, float(trade.commission)))
+            self.trades.append(
+                (entry_bar, bar, size, float(trade.price), exit_price, float(trade.commission))
+            )
 
     def next(self) -> None:
-        self.equity.append(float(self.strategy.broker.getvalue()))
+        self.equity.append(self.strategy.broker.true_value())
+        self.held.append(self.strategy.position.size != 0)
 
 
 def run_backtrader(
@@ -188,43 +202,38 @@ def run_backtrader(
         config=config,
         trades=trades,
         equity=replayer.equity,
+        held=replayer.held,
         final_equity=final_equity,
-        targets=targets,
         lake_version=lake_version,
     )
 
 
-def decisions(strategy: Strategy, bars: Bars, params: StrategyParams) -> np.ndarray[Any, np.dtype[np.float64]]:
+def decisions(
+    strategy: Strategy, bars: Bars, params: StrategyParams
+) -> np.ndarray[Any, np.dtype[np.float64]]:
     """The strategy's target positions at batch = 1 (float64, NaN read as flat), one per bar."""
     cpu_bars = bars.to(device="cpu", dtype=torch.float64)
-    try:
-        positions = strategy.positions(cpu_bars, ParamBatch.from_params([params], dtype=torch.float64))
-    except Exception as error:
-        raise StrategyError(f"strategy {strategy.name!r} failed: {error}") from error
-    out = positions.detach().to("cpu", dtype=torch.float64).reshape(-1).numpy()
-    if out.shape[0] != len(bars):
-        raise StrategyError(f"strategy {strategy.name!r} returned {out.shape[0]} positions for {len(bars)} bars")
-    return np.nan_to_num(out, nan=0.0)
+    positions = run_positions(strategy, cpu_bars, ParamBatch.from_params([params], dtype=torch.float64))
+    return positions.detach().to("cpu", dtype=torch.float64).reshape(-1).numpy()
 
 
 def _resolve_params(strategy: Strategy, params: StrategyParams | Mapping[str, Any] | None) -> StrategyParams:
     if isinstance(params, StrategyParams):
         return params
-    try:
-        return strategy.Params(**dict(params or {}))
-    except Exception as error:
-        raise StrategyError(f"bad parameters for {strategy.name!r}: {error}") from None
+    return parse_params(type(strategy), dict(params or {}))
 
 
 def _time(bars: Bars, bar: int) -> datetime:
     return datetime.fromtimestamp(int(bars.ts[bar]) / 1e9, tz=UTC)
 
 
-def _trades_from_fills(replayer: _TargetReplayer, bars: Bars, config: BacktestConfig) -> tuple[list[Trade], float]:
+def _trades_from_fills(
+    replayer: _TargetReplayer, bars: Bars, config: BacktestConfig
+) -> tuple[list[Trade], float]:
     """Pair entry and exit fills into round trips; close what is still open at the last close (rule 7)."""
     fills = list(replayer.fills)
     held = float(replayer.position.size)
-    cash = float(replayer.broker.getcash())
+    cash = replayer.broker.true_cash()
     last = len(bars) - 1
     if held != 0.0:
         slip = config.slippage_bps / 1e4
@@ -241,7 +250,7 @@ def _trades_from_fills(replayer: _TargetReplayer, bars: Bars, config: BacktestCo
             continue
         if not np.isclose(fill.units, -entry.units, rtol=1e-9, atol=0.0):
             raise BacktestError(f"backtrader fills do not pair into round trips: {entry} then {fill}")
-        side = "long" if entry.units > 0 else "short"
+        side: Side = "long" if entry.units > 0 else "short"
         units = abs(entry.units)
         gross = (fill.price - entry.price) * entry.units
         trades.append(
@@ -268,6 +277,13 @@ def _run_native(
     config: BacktestConfig,
     lake_version: int | None,
 ) -> BacktestResult:
+    known = list(strategy_cls.params._getkeys())
+    unknown = [key for key in params if key not in known]
+    if unknown:
+        # backtrader silently ignores unknown keyword parameters: refuse them instead.
+        hint = difflib.get_close_matches(unknown[0], known, n=1)
+        tail = f"; did you mean '{hint[0]}'?" if hint else f"; known: {', '.join(known) or 'none'}"
+        raise StrategyError(f"unknown parameter '{unknown[0]}' for {strategy_cls.__name__}{tail}")
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(make_feed(bars))
     configure_broker(cerebro, config)
@@ -302,8 +318,8 @@ def _run_native(
         config=config,
         trades=trades,
         equity=equity,
+        held=recorder.held,
         final_equity=final_equity,
-        targets=None,
         lake_version=lake_version,
     )
 
@@ -316,19 +332,19 @@ def _result(
     config: BacktestConfig,
     trades: list[Trade],
     equity: list[float],
+    held: list[bool],
     final_equity: float,
-    targets: np.ndarray[Any, np.dtype[np.float64]] | None,
     lake_version: int | None,
 ) -> BacktestResult:
     if len(equity) != len(bars):
         raise BacktestError(f"backtrader produced {len(equity)} equity points for {len(bars)} bars")
+    # The curve's last point is the equity after the end-of-data close (metrics.py's convention).
+    points = [*equity[:-1], final_equity]
+    ts = pl.Series("ts", np.asarray(bars.ts, dtype=np.int64) // 1000).cast(pl.Datetime("us"))
     curve = pl.DataFrame(
-        {
-            "ts": pl.Series(np.asarray(bars.ts, dtype=np.int64) // 1000).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
-            "equity": pl.Series(equity, dtype=pl.Float64),
-        }
+        {"ts": ts.dt.replace_time_zone("UTC"), "equity": pl.Series(points, dtype=pl.Float64)}
     )
-    metrics = _metrics(curve, trades, bars, config, final_equity)
+    metrics = compute_metrics(points, [t.pnl for t in trades], timeframe=bars.timeframe, held=held)
     return BacktestResult(
         strategy=name,
         params=params,
@@ -342,9 +358,3 @@ def _result(
         lake_version=lake_version,
         engine="backtrader",
     )
-
-
-def _metrics(curve, trades, bars, config, final_equity):  # TEMP until metrics.py lands
-    from torchtrader.backtest.results import Metrics
-    nan = float("nan")
-    return Metrics(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, len(trades), nan)

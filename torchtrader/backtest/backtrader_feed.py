@@ -43,11 +43,33 @@ def make_feed(bars: Bars) -> bt.feeds.PandasData:
 class OracleBroker(bt.brokers.BackBroker):  # type: ignore[misc]
     """``BackBroker`` whose limit orders slip like every other fill.
 
+    It also holds an optional cash *reserve* (see ``set_reserve``).
+
     Our rule 4/6 says slippage applies to take-profit fills too, but stock backtrader fills a limit
     order touched inside the bar at exactly its limit price (no slippage). This override moves such a
     fill to ``limit × (1 ∓ slippage)``, the same treatment backtrader already gives stop orders
     touched inside the bar. Gap fills at the open already slip in stock backtrader.
     """
+
+    reserve = 0.0
+
+    def set_reserve(self, amount: float) -> None:
+        """Hold ``amount`` of extra cash that every reading subtracts again (``true_cash``/``true_value``).
+
+        Rule 3 lets the entry fee overdraw cash (fees are not taken out of the sizing, and even without
+        fees ``cash − units × price`` can round to −1e-12), but backtrader nullifies any fill that
+        leaves cash below zero, ``checksubmit`` or not. A reserve of about the fee on the position's
+        notional lets such fills through; keeping it proportional to equity keeps the rounding it
+        adds at ~1e-16 relative.
+        """
+        self.cash += amount - self.reserve
+        self.reserve = amount
+
+    def true_cash(self) -> float:
+        return float(self.getcash()) - self.reserve
+
+    def true_value(self) -> float:
+        return float(self.getvalue()) - self.reserve
 
     def _try_exec_limit(self, order: Any, popen: float, phigh: float, plow: float, plimit: float) -> None:
         if order.isbuy():
@@ -62,11 +84,10 @@ class OracleBroker(bt.brokers.BackBroker):  # type: ignore[misc]
 
 
 def configure_broker(cerebro: bt.Cerebro, config: BacktestConfig) -> None:
-    """Cash, percentage fees on notional, and un-capped percentage slippage on every fill."""
+    """Cash, percentage fees on notional, un-capped percentage slippage on every fill."""
     broker = OracleBroker()
     cerebro.setbroker(broker)
     broker.setcash(config.initial_cash)
-    # Fees may overdraw cash slightly (rule 3): never let backtrader reject an order for margin.
     broker.set_checksubmit(False)
     broker.setcommission(
         commission=config.fee, commtype=bt.CommInfoBase.COMM_PERC, percabs=True, stocklike=True

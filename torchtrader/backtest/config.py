@@ -16,11 +16,16 @@ Fill rules (table-tested in tests/backtest; the backtrader adapter is the oracle
    entry × (1 − stop_loss), its take-profit at entry × (1 + take_profit); mirrored for shorts. They are
    checked from the entry bar on, against each bar's low/high. A bar that opens beyond the level fills
    at its open (gap); otherwise at the level exactly. If both levels lie inside one bar, the stop-loss
-   wins (pessimistic). Slippage and fees apply to stop fills as to any other. After a stop exit the
-   position stays flat until the strategy's target changes again.
+   wins (pessimistic) — even when the bar opened beyond the take-profit, since the path inside a bar
+   is unknown (backtrader, processing the stop order first, does the same). A level is touched when
+   low <= level (or high >= level): equality counts. Slippage and fees apply to stop fills as to any
+   other. After a stop exit the position stays flat until the strategy's target changes again: rule 2
+   compares consecutive decisions (positions[t] vs positions[t-1], with a flat decision before bar 0),
+   not the decision with the position actually held.
 7. End of data: a position still open after the last bar is closed at the last close (with slippage
    and fees) and its exit time is the last bar's time.
-8. Equity curve: cash + units × close, at every bar's close.
+8. Equity curve: cash + units × close, at every bar's close; the last point is taken after the
+   end-of-data close of rule 7, so it equals the final equity.
 """
 
 from __future__ import annotations

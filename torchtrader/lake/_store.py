@@ -11,12 +11,12 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
-import pyarrow.fs as pafs
+import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+import pyarrow.fs as pafs  # type: ignore[import-untyped,unused-ignore]
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
@@ -24,7 +24,6 @@ from torchtrader.errors import LakeError
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _PINNED_CACHE = 32
 
@@ -47,7 +46,7 @@ def storage_errors(action: str) -> Iterator[None]:
         yield
     except LakeError:
         raise
-    except (DeltaError, OSError, ValueError, TypeError, RuntimeError) as error:
+    except (DeltaError, OSError, ValueError, TypeError, RuntimeError, pa.ArrowException) as error:
         raise LakeError(f"{action} failed: {one_line(error)}") from error
 
 
@@ -97,7 +96,9 @@ class TableStore:
             except TableNotFoundError:
                 return None
             except (DeltaError, OSError) as error:
-                raise LakeError(f"opening table {name} at {self.uri(name)} failed: {one_line(error)}") from error
+                raise LakeError(
+                    f"opening table {name} at {self.uri(name)} failed: {one_line(error)}"
+                ) from error
             self._latest[name] = table
             return table
 
@@ -106,7 +107,9 @@ class TableStore:
         if version is None:
             table = self.latest(name)
             if table is None:
-                raise LakeError(f"the lake at {self.root} has no table {name!r} (tables: {self.names_hint()})")
+                raise LakeError(
+                    f"the lake at {self.root} has no table {name!r} (tables: {self.names_hint()})"
+                )
             return table
         if isinstance(version, bool) or not isinstance(version, int) or version < 0:
             raise LakeError(f"invalid version {version!r}: use a non-negative integer")
@@ -118,7 +121,7 @@ class TableStore:
                 return cached
         newest = self.latest(name)
         if newest is None:
-            raise LakeError(f"the lake at {self.root} has no table {name!r} (tables: {self.names_hint()})")
+            raise self.missing(name)
         current = newest.version()
         if version > current:
             raise LakeError(f"table {name} has no version {version}: its latest version is {current}")
@@ -151,9 +154,14 @@ class TableStore:
             from deltalake.fs import DeltaStorageHandler
 
             handler = DeltaStorageHandler(self.root, self.options())
-            infos = handler.get_file_info_selector(pafs.FileSelector("", recursive=False, allow_not_found=True))
+            infos = handler.get_file_info_selector(
+                pafs.FileSelector("", recursive=False, allow_not_found=True)
+            )
             candidates = [info.base_name for info in infos if info.type == pafs.FileType.Directory]
             return sorted(name for name in candidates if _TABLE_NAME.match(name) and self.exists(name))
+
+    def missing(self, name: str) -> LakeError:
+        return LakeError(f"the lake at {self.root} has no table {name!r} (tables: {self.names_hint()})")
 
     def names_hint(self) -> str:
         try:
@@ -161,7 +169,3 @@ class TableStore:
         except LakeError:
             return "unknown"
         return ", ".join(found) if found else "none yet"
-
-    def locked(self, action: Callable[[], T]) -> T:
-        with self._lock:
-            return action()

@@ -63,7 +63,9 @@ def check_range(start: datetime | None, end: datetime | None) -> tuple[datetime 
     """Normalise a [start, end) range to UTC and refuse an inverted one."""
     start_utc, end_utc = as_utc(start), as_utc(end)
     if start_utc is not None and end_utc is not None and end_utc < start_utc:
-        raise SourceError(f"empty time range: end {end_utc.isoformat()} is before start {start_utc.isoformat()}")
+        raise SourceError(
+            f"empty time range: end {end_utc.isoformat()} is before start {start_utc.isoformat()}"
+        )
     return start_utc, end_utc
 
 

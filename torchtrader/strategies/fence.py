@@ -9,6 +9,7 @@ and values outside [-1, 1] are errors.
 from __future__ import annotations
 
 import inspect
+import math
 import traceback
 from pathlib import Path
 from types import TracebackType
@@ -61,7 +62,8 @@ def run_positions(strategy: Strategy, bars: Bars, batch: ParamBatch) -> Tensor:
 
     Raises ``StrategyError`` (one line, naming strategy, file and line) when the strategy raises or
     returns something that is not a finite [combos, time] tensor of positions in [-1, 1] on the bars'
-    device. Integer or boolean results are converted to the bars' dtype.
+    device. Integer or boolean results are converted to the bars' dtype. On the happy path the result
+    is the strategy's own tensor (no copy): treat it as read-only.
     """
     cls = type(strategy)
     name = getattr(cls, "name", cls.__name__)
@@ -90,14 +92,22 @@ def _checked(result: object, bars: Bars, batch: ParamBatch, who: str) -> Tensor:
         )
     if result.is_complex():
         raise StrategyError(f"{who}: positions() returned complex values")
-    positions = result.to(bars.dtype)
-    positions = torch.nan_to_num(positions, nan=0.0, posinf=float("inf"), neginf=float("-inf"))
-    bad = ~(positions.abs() <= 1.0 + _RANGE_TOLERANCE)
-    if bool(bad.any()):
-        combo, bar = (int(i) for i in bad.nonzero()[0])
+    positions = result.to(bars.dtype)  # no copy when the dtype already matches
+    if positions.numel() == 0:
+        return positions
+    # One reduction pass on the happy path; copies only when NaN must become 0 or noise be clipped.
+    low, high = (float(v) for v in torch.aminmax(positions))
+    if math.isnan(low) or math.isnan(high):
+        positions = torch.nan_to_num(positions, nan=0.0, posinf=math.inf, neginf=-math.inf)
+        low, high = (float(v) for v in torch.aminmax(positions))
+    bound = 1.0 + _RANGE_TOLERANCE
+    if not (-bound <= low and high <= bound):
+        combo, bar = (int(i) for i in (~(positions.abs() <= bound)).nonzero()[0])
         value = float(positions[combo, bar])
         raise StrategyError(f"{who}: position {value} at combo {combo}, bar {bar} is outside [-1, 1]")
-    return positions.clamp(-1.0, 1.0)
+    if low < -1.0 or high > 1.0:
+        positions = positions.clamp(-1.0, 1.0)
+    return positions
 
 
 def _resolve(filename: str) -> str:

@@ -35,6 +35,7 @@ BUILTIN_MODULES = (
     "weekly_trend",
 )
 _USER_PACKAGE = "torchtrader_user"
+_LOADED: dict[tuple[str, int, int], tuple[type[Strategy], ...]] = {}
 
 
 @cache
@@ -95,14 +96,24 @@ def load_strategy(name_or_file: str, strategies_dir: str | Path | None = None) -
 
 
 def load_file(path: str | Path) -> list[type[Strategy]]:
-    """Import one user file and return the strategies it defines (checked: name and Params)."""
+    """Import one user file and return the strategies it defines (checked: name and Params).
+
+    A file is imported again only when its size or modification time changed, so repeated lookups
+    (a bot cycle, a sweep's trials) return the same class objects and edits are still picked up.
+    """
     path = Path(path).resolve()
     if not path.is_file():
         raise StrategyError(f"strategy file {path} does not exist")
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    cached = _LOADED.get(key)
+    if cached is not None:
+        return list(cached)
     module = _import_file(path)
     found = _strategies_in(module)
     for cls in found:
         _check_class(cls, path)
+    _LOADED[key] = tuple(found)
     return found
 
 
@@ -153,12 +164,19 @@ def _check_class(cls: type[Strategy], path: Path) -> None:
             f"strategy '{name}' in {path} line {line} needs a nested class Params(StrategyParams)"
         )
     try:
-        params()
+        defaults = params()
     except Exception as error:
         raise StrategyError(
             f"strategy '{name}' in {path} line {line}: every parameter needs a valid default "
             f"({describe_exception(error)})"
         ) from error
+    for field, value in defaults.model_dump().items():
+        # ParamBatch stacks parameters into tensors: only numbers and booleans can be batched.
+        if not isinstance(value, int | float | bool):
+            raise StrategyError(
+                f"strategy '{name}' in {path} line {line}: parameter '{field}' is "
+                f"{type(value).__name__}; parameters must be int, float or bool"
+            )
 
 
 def _pick(path: Path, found: list[type[Strategy]], selector: str) -> type[Strategy]:

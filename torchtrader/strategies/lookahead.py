@@ -50,8 +50,8 @@ class LookaheadReport:
         return (
             f"lookahead detected: strategy '{self.strategy}' ({params}) "
             f"at bar {self.first_bad_bar} ({when}): "
-            f"position {self.prefix_position} with the first {self.prefix_length} bars but "
-            f"{self.full_position} with all {self.n_bars} bars"
+            f"position {self.prefix_position} on the {self.prefix_length}-bar prefix but "
+            f"{self.full_position} on all {self.n_bars} bars"
         )
 
 

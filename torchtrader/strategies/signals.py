@@ -28,6 +28,15 @@ def hold_last(signal: Tensor, fill: float = 0.0) -> Tensor:
     return torch.where(latest >= 0, held, torch.full_like(held, fill))
 
 
+def last_true(mask: Tensor) -> Tensor:
+    """1-based index of the latest True at or before each bar along the last dimension; 0 while none.
+
+    int32 and one ``cummax``: comparing two of these tells which of two events happened last.
+    """
+    steps = torch.arange(1, mask.shape[-1] + 1, dtype=torch.int32, device=mask.device)
+    return torch.where(mask, steps, 0).cummax(dim=-1).values
+
+
 def events_to_state(
     enter: Tensor, exit: Tensor, *, value: float = 1.0, dtype: torch.dtype = torch.float64
 ) -> Tensor:
@@ -37,9 +46,8 @@ def events_to_state(
     are true on one bar, ``exit`` wins (the conservative choice).
     """
     enter, exit = _broadcast(enter, exit)
-    nan = torch.full(enter.shape, float("nan"), dtype=dtype, device=enter.device)
-    events = torch.where(exit, torch.zeros_like(nan), torch.where(enter, torch.full_like(nan, value), nan))
-    return hold_last(events, fill=0.0)
+    state = (last_true(enter) > last_true(exit)).to(dtype)
+    return state if value == 1.0 else state * value
 
 
 def cross_above(a: Tensor, b: Tensor) -> Tensor:

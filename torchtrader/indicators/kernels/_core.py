@@ -151,16 +151,16 @@ def shift(x: Tensor, lag: Tensor, fill: float = 0.0) -> Tensor:
 
 
 def rolling_sum(x: Tensor, window: Tensor, size: int) -> Tensor:
-    """Sum of the last ``window[b]`` values at every t (values before the first full window unused).
+    """Sum of the last ``window[b]`` values at every t (partial sums before the first full window).
 
-    Differences of a float64 prefix sum: O(B*T), and float32 inputs accumulate in float64 so long
-    series keep TA-Lib-level accuracy.
+    A running sum like TA-Lib's (add the newest value, drop the oldest) written as a cumulative sum
+    of ``x[t] - x[t - w]``: partial sums stay near the window's own magnitude, so variances taken as
+    E[x^2] - E[x]^2 keep TA-Lib-level accuracy on long, trending series. Float32 inputs accumulate in
+    float64.
     """
     acc = x.to(torch.float64)
-    prefix = torch.nn.functional.pad(torch.cumsum(acc, dim=-1), (1, 0))
-    lagged = shift(prefix, window) if prefix.shape[0] == 1 or prefix.shape[0] == size else prefix
-    total = expand_rows(prefix, size) - lagged
-    return total[:, 1:].to(x.dtype)
+    increments = expand_rows(acc, size) - shift(acc, window)
+    return torch.cumsum(increments, dim=-1).to(x.dtype)
 
 
 def linear_scan(u: Tensor, decay: Tensor) -> Tensor:
@@ -174,7 +174,7 @@ def linear_scan(u: Tensor, decay: Tensor) -> Tensor:
     size, length = u.shape
     if length <= 1:
         return u.clone()
-    floor = 1e-30
+    floor = 1e-30 if u.dtype == torch.float64 else 1e-12
     smallest = float(decay.min())
     if smallest <= 0.0:
         raise ValueError("linear_scan needs decays in (0, 1]")
@@ -192,10 +192,12 @@ def linear_scan(u: Tensor, decay: Tensor) -> Tensor:
     if blocks > 1:
         ends = local[:, :, -1]
         carry_decay = prod[:, :, -1]
-        if float(carry_decay.max()) < 1e-300:
-            carry = ends
+        if float(carry_decay.max()) < 1e-20:
+            carry = ends  # older blocks contribute less than float64 resolution
         else:
-            carry = linear_scan(ends, carry_decay.clamp_min(1e-300))
+            # few points: solve in float64 so float32 inputs cannot underflow the products
+            # decays below 1e-20 carry less than float64 resolution: clamping them keeps products finite
+            carry = linear_scan(ends.double(), carry_decay.double().clamp_min(1e-20)).to(u.dtype)
         previous = torch.nn.functional.pad(carry[:, :-1], (1, 0))
         local = local + prod * previous.unsqueeze(-1)
     return local.reshape(size, blocks * block)[:, :length]
@@ -220,8 +222,11 @@ def rolling_extreme(x: Tensor, window: Tensor, size: int, largest: bool) -> Tens
             span = 1 << k
             source = level if level.shape[0] == 1 else level[rows]
             # level-k value ending at t - w + 2**k covers the window's oldest 2**k values
-            older = shift(source if source.shape[0] == rows.numel() else source.expand(rows.numel(), -1),
-                          window[rows] - span, fill)
+            older = shift(
+                source if source.shape[0] == rows.numel() else source.expand(rows.numel(), -1),
+                window[rows] - span,
+                fill,
+            )
             out[rows] = pick(expand_rows(source, rows.numel()), older)
         if k < top:
             step = 1 << k

@@ -1,0 +1,50 @@
+"""Batched torch indicator kernels with TA-Lib parity (float32/float64, CPU/CUDA).
+
+Every kernel takes prices of shape ``[T]`` or ``[B, T]`` and period-like parameters as an ``int``
+or a 1-D int64 tensor ``[B]`` (one per parameter combination). The result is ``[T]`` when nothing is
+batched and ``[B, T]`` otherwise; warm-up bars are NaN exactly where TA-Lib's output is NaN, and a
+period longer than the series gives all NaN (so prefixes of a series never raise). Periods below
+TA-Lib's minimum raise ``ConfigError``.
+"""
+
+from torchtrader.indicators.kernels.momentum import (
+    adx,
+    cci,
+    macd,
+    mfi,
+    mom,
+    obv,
+    roc,
+    rsi,
+    stoch,
+    stochrsi,
+    willr,
+)
+from torchtrader.indicators.kernels.overlap import bbands, dema, ema, sma, tema, wma
+from torchtrader.indicators.kernels.volatility import atr, donchian, natr, rolling_max, rolling_min, trange
+
+__all__ = [
+    "adx",
+    "atr",
+    "bbands",
+    "cci",
+    "dema",
+    "donchian",
+    "ema",
+    "macd",
+    "mfi",
+    "mom",
+    "natr",
+    "obv",
+    "roc",
+    "rolling_max",
+    "rolling_min",
+    "rsi",
+    "sma",
+    "stoch",
+    "stochrsi",
+    "tema",
+    "trange",
+    "willr",
+    "wma",
+]

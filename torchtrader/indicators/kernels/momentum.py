@@ -1,0 +1,282 @@
+"""Momentum oscillators: RSI, MACD, STOCH, STOCHRSI, ADX, CCI, MFI, ROC, MOM, WILLR, OBV.
+
+Each follows TA-Lib's C implementation (defaults, seeding, zero-division rules, warm-up length);
+shapes follow the package conventions (see ``_core``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from torchtrader.errors import ConfigError
+from torchtrader.indicators.kernels._core import (
+    Period,
+    expand_rows,
+    linear_scan,
+    mask_before,
+    period,
+    positions,
+    prepare,
+    rolling_sum,
+    shift,
+    zero_before,
+)
+from torchtrader.indicators.kernels.overlap import _ema, _sma
+from torchtrader.indicators.kernels.volatility import _highest, _lowest, _true_range, _wilder
+
+# TA-Lib treats |x| < 1e-14 as zero in its ratio guards (TA_IS_ZERO)
+_EPSILON = 1e-14
+
+
+def _ratio(numerator: Tensor, denominator: Tensor, zero_when: Tensor) -> Tensor:
+    """``numerator / denominator``, 0 where ``zero_when`` (TA-Lib's division guards)."""
+    safe = torch.where(zero_when, torch.ones_like(denominator), denominator)
+    return torch.where(zero_when, torch.zeros_like(numerator), numerator / safe)
+
+
+def _ma(name: str, x: Tensor, window: Tensor, start: Tensor, matype: int) -> tuple[Tensor, Tensor]:
+    if matype == 0:
+        return _sma(x, window, start)
+    if matype == 1:
+        return _ema(x, window, start)
+    raise ConfigError(f"{name}: matype {matype} is not supported by the torch kernels (0=SMA, 1=EMA)")
+
+
+def _rsi(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
+    size = int(window.shape[0])
+    x = expand_rows(x, size) if x.shape[0] == 1 else x
+    change = x - shift(x, torch.ones_like(window))
+    change = zero_before(change, start + 1)
+    gain, loss = change.clamp_min(0.0), (-change).clamp_min(0.0)
+    avg_gain, first = _wilder(gain, window, start + 1)
+    avg_loss, _ = _wilder(loss, window, start + 1)
+    total = avg_gain + avg_loss
+    value = _ratio(100.0 * avg_gain, total, total.abs() < _EPSILON)
+    return mask_before(value, first), first
+
+
+def rsi(close: Tensor, timeperiod: Period = 14) -> Tensor:
+    """Relative strength index (TA-Lib RSI, Wilder averages); NaN for ``timeperiod`` bars."""
+    b = prepare("rsi", [close], [timeperiod])
+    n = period("rsi", "timeperiod", timeperiod, b, minimum=2)
+    return b.out(_rsi(b.series[0], n, torch.zeros_like(n))[0])
+
+
+def macd(
+    close: Tensor, fastperiod: Period = 12, slowperiod: Period = 26, signalperiod: Period = 9
+) -> tuple[Tensor, Tensor, Tensor]:
+    """MACD line, signal and histogram exactly as TA-Lib computes them.
+
+    TA-Lib aligns both EMAs on the slow one: the slow EMA is seeded with the SMA of bars
+    [0, slow), the fast EMA with the SMA of bars [slow - fast, slow) — not of the first ``fast``
+    bars — so its values differ from a stand-alone EMA. The signal EMA is seeded by the SMA of the
+    first ``signal`` MACD values, and all three outputs are NaN for ``slow + signal - 2`` bars.
+    A fast period larger than the slow one is swapped, as TA-Lib does.
+    """
+    b = prepare("macd", [close], [fastperiod, slowperiod, signalperiod])
+    fast_in = period("macd", "fastperiod", fastperiod, b, minimum=2)
+    slow_in = period("macd", "slowperiod", slowperiod, b, minimum=2)
+    signal = period("macd", "signalperiod", signalperiod, b, minimum=1)
+    fast, slow = torch.minimum(fast_in, slow_in), torch.maximum(fast_in, slow_in)
+    x = b.series[0]
+    slow_ema, first = _ema(x, slow, torch.zeros_like(slow))
+    fast_ema, _ = _ema(x, fast, slow - fast)
+    line = mask_before(fast_ema - slow_ema, first)
+    signal_line, last = _ema(line, signal, first)
+    return b.out(mask_before(line, last)), b.out(signal_line), b.out(mask_before(line - signal_line, last))
+
+
+def _fast_k(high: Tensor, low: Tensor, close: Tensor, window: Tensor) -> Tensor:
+    highest, lowest = _highest(high, window), _lowest(low, window)
+    # TA-Lib divides by (highest - lowest) / 100 and outputs 0 on a flat window
+    scale = (highest - lowest) / 100.0
+    return _ratio(close - lowest, scale, scale == 0)
+
+
+def stoch(
+    high: Tensor,
+    low: Tensor,
+    close: Tensor,
+    fastk_period: Period = 5,
+    slowk_period: Period = 3,
+    slowk_matype: int = 0,
+    slowd_period: Period = 3,
+    slowd_matype: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Slow stochastic ``(slowk, slowd)`` (TA-Lib STOCH; matype 0 = SMA or 1 = EMA)."""
+    b = prepare("stoch", [high, low, close], [fastk_period, slowk_period, slowd_period])
+    fk = period("stoch", "fastk_period", fastk_period, b)
+    sk = period("stoch", "slowk_period", slowk_period, b)
+    sd = period("stoch", "slowd_period", slowd_period, b)
+    raw = _fast_k(b.series[0], b.series[1], b.series[2], fk)
+    k, first_k = _ma("stoch", raw, sk, fk - 1, slowk_matype)
+    d, first_d = _ma("stoch", k, sd, first_k, slowd_matype)
+    return b.out(mask_before(k, first_d)), b.out(d)
+
+
+def stochrsi(
+    close: Tensor,
+    timeperiod: Period = 14,
+    fastk_period: Period = 5,
+    fastd_period: Period = 3,
+    fastd_matype: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Stochastic of the RSI ``(fastk, fastd)`` (TA-Lib STOCHRSI = STOCHF over RSI)."""
+    b = prepare("stochrsi", [close], [timeperiod, fastk_period, fastd_period])
+    n = period("stochrsi", "timeperiod", timeperiod, b, minimum=2)
+    fk = period("stochrsi", "fastk_period", fastk_period, b)
+    fd = period("stochrsi", "fastd_period", fastd_period, b)
+    strength, first = _rsi(b.series[0], n, torch.zeros_like(n))
+    highest = mask_before(torch.nan_to_num(_highest(torch.nan_to_num(strength), fk)), first + fk - 1)
+    lowest = mask_before(torch.nan_to_num(_lowest(torch.nan_to_num(strength), fk)), first + fk - 1)
+    scale = (highest - lowest) / 100.0
+    k = _ratio(strength - lowest, scale, scale == 0)
+    d, last = _ma("stochrsi", k, fd, first + fk - 1, fastd_matype)
+    return b.out(mask_before(k, last)), b.out(d)
+
+
+def adx(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> Tensor:
+    """Average directional index (TA-Lib ADX); NaN for ``2 * timeperiod - 1`` bars.
+
+    TA-Lib sums the first ``n - 1`` directional moves and true ranges, then smooths with
+    ``s - s/n + v``; bars whose true range or DI sum is (near) zero leave the ADX unchanged.
+    """
+    b = prepare("adx", [high, low, close], [timeperiod])
+    n = period("adx", "timeperiod", timeperiod, b, minimum=2)
+    size = b.size
+    h, lo = (expand_rows(s, size) for s in b.series[:2])
+    one = torch.ones_like(n)
+    up = h - shift(h, one)
+    down = shift(lo, one) - lo
+    minus = torch.where((down > 0) & (up < down), down, torch.zeros_like(down))
+    plus = torch.where((up > 0) & (up > down) & ~((down > 0) & (up < down)), up, torch.zeros_like(up))
+    tr = expand_rows(_true_range(*b.series), size)
+    t = positions(b.length, b.device)
+    nn = n.unsqueeze(1)
+    head = nn - 1  # bar index holding the seed sums of bars 1 .. n-1
+    nf = nn.to(b.dtype)
+    decay = ((nf - 1.0) / nf).expand(size, 1)
+
+    def smoothed(v: Tensor) -> Tensor:
+        v = torch.where(t < 1, torch.zeros_like(v), v)
+        seed = rolling_sum(v, n - 1, size)
+        u = torch.where(t == head, seed, v)
+        u = torch.where(t < head, torch.zeros_like(u), u)
+        return linear_scan(u, decay)
+
+    s_plus, s_minus, s_tr = smoothed(plus), smoothed(minus), smoothed(tr)
+    tr_ok = s_tr.abs() >= _EPSILON
+    di_plus = _ratio(100.0 * s_plus, s_tr, ~tr_ok)
+    di_minus = _ratio(100.0 * s_minus, s_tr, ~tr_ok)
+    di_sum = di_plus + di_minus
+    valid = tr_ok & (di_sum.abs() >= _EPSILON) & (t >= nn)
+    dx = _ratio(100.0 * (di_minus - di_plus).abs(), di_sum, ~valid)
+    first = 2 * n - 1
+    f = first.unsqueeze(1)
+    seed = rolling_sum(dx, n, size) / nf
+    u = torch.where(t == f, seed, torch.where(valid, dx / nf, torch.zeros_like(dx)))
+    u = torch.where(t < f, torch.zeros_like(u), u)
+    step = torch.where(valid | (t <= f), decay.expand(size, b.length), torch.ones_like(dx))
+    return b.out(mask_before(linear_scan(u, step), first))
+
+
+def cci(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> Tensor:
+    """Commodity channel index (TA-Lib CCI, mean absolute deviation); NaN for ``timeperiod - 1`` bars.
+
+    The mean deviation has no running form, so it costs O(B * T * max(timeperiod)) like TA-Lib's.
+    """
+    b = prepare("cci", [high, low, close], [timeperiod])
+    n = period("cci", "timeperiod", timeperiod, b, minimum=2)
+    # float64 inside: CCI divides the small difference typical - mean, ill-conditioned in float32
+    h, lo, c = (s.to(torch.float64) for s in b.series)
+    typical = expand_rows((h + lo + c) / 3.0, b.size)
+    length, nn = b.length, n.unsqueeze(1)
+    lags = range(min(int(n.max()), length))
+
+    def window_sum(term_of: Callable[[int], Tensor]) -> Tensor:
+        total = torch.zeros_like(typical)
+        for lag in lags:
+            term = term_of(lag)
+            total[:, lag:] += torch.where(nn > lag, term, torch.zeros_like(term))
+        return total
+
+    # everything relative to the current typical price: CCI divides the small difference
+    # typical - mean, and differences of nearby prices are exact, so a flat window gives exactly 0
+    # (as TA-Lib's) instead of round-off of a mean of large numbers
+    def offset(lag: int) -> Tensor:
+        return typical[:, : length - lag] - typical[:, lag:]
+
+    mean_offset = window_sum(offset) / nn.to(torch.float64)
+    deviation = window_sum(lambda lag: (offset(lag) - mean_offset[:, lag:]).abs())
+    deviation = deviation / nn.to(torch.float64)
+    first = n - 1
+    spread = -mean_offset
+    value = _ratio(spread, 0.015 * deviation, (spread == 0) | (deviation == 0))
+    return b.out(mask_before(value, first).to(b.dtype))
+
+
+def mfi(high: Tensor, low: Tensor, close: Tensor, volume: Tensor, timeperiod: Period = 14) -> Tensor:
+    """Money flow index (TA-Lib MFI); NaN for ``timeperiod`` bars.
+
+    A window without any money flow (flat typical price or zero volume) gives 0. TA-Lib's running
+    sums leave round-off residues there (flows added and later subtracted), so its value in such a
+    window is noise; ours is exact because empty sides are detected by counting flows.
+    """
+    b = prepare("mfi", [high, low, close, volume], [timeperiod])
+    n = period("mfi", "timeperiod", timeperiod, b, minimum=2)
+    size = b.size
+    typical = expand_rows((b.series[0] + b.series[1] + b.series[2]) / 3.0, size)
+    flow = typical * expand_rows(b.series[3], size)
+    previous = shift(typical, torch.ones_like(n))
+    t = positions(b.length, b.device)
+    later = t >= 1
+    zero = torch.zeros_like(flow)
+    sums = []
+    for side in (later & (typical > previous), later & (typical < previous)):
+        amount = torch.where(side, flow, zero)
+        count = rolling_sum((amount != 0).to(flow.dtype), n, size)
+        sums.append(torch.where(count == 0, zero, rolling_sum(amount, n, size)))
+    pos, neg = sums
+    total = pos + neg
+    return b.out(mask_before(_ratio(100.0 * pos, total, total == 0), n))
+
+
+def mom(close: Tensor, timeperiod: Period = 10) -> Tensor:
+    """Momentum ``close - close[t - timeperiod]`` (TA-Lib MOM); NaN for ``timeperiod`` bars."""
+    b = prepare("mom", [close], [timeperiod])
+    n = period("mom", "timeperiod", timeperiod, b)
+    x = expand_rows(b.series[0], b.size)
+    return b.out(mask_before(x - shift(b.series[0], n), n))
+
+
+def roc(close: Tensor, timeperiod: Period = 10) -> Tensor:
+    """Rate of change in percent (TA-Lib ROC, 0 where the old close is 0); NaN for ``timeperiod`` bars."""
+    b = prepare("roc", [close], [timeperiod])
+    n = period("roc", "timeperiod", timeperiod, b)
+    x = expand_rows(b.series[0], b.size)
+    old = shift(b.series[0], n)
+    safe = torch.where(old == 0, torch.ones_like(old), old)
+    value = torch.where(old == 0, torch.zeros_like(x), (x / safe - 1.0) * 100.0)
+    return b.out(mask_before(value, n))
+
+
+def willr(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> Tensor:
+    """Williams %R in [-100, 0] (TA-Lib WILLR, 0 on a flat window); NaN for ``timeperiod - 1`` bars."""
+    b = prepare("willr", [high, low, close], [timeperiod])
+    n = period("willr", "timeperiod", timeperiod, b, minimum=2)
+    highest, lowest = _highest(b.series[0], n), _lowest(b.series[1], n)
+    scale = (highest - lowest) / -100.0
+    return b.out(_ratio(highest - b.series[2], scale, scale == 0))
+
+
+def obv(close: Tensor, volume: Tensor) -> Tensor:
+    """On-balance volume (TA-Lib OBV): starts at the first volume, no warm-up."""
+    b = prepare("obv", [close, volume], [])
+    x, v = b.series
+    change = x[:, 1:] - x[:, :-1]
+    signed = torch.sign(change).to(torch.float64) * v[:, 1:].to(torch.float64)
+    steps = torch.cat([v[:, :1].to(torch.float64), signed], dim=-1)
+    return b.out(torch.cumsum(steps, dim=-1).to(x.dtype))

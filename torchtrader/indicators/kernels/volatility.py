@@ -1,0 +1,117 @@
+"""Range and volatility kernels: rolling max/min, Donchian channels, TRANGE, ATR, NATR.
+
+Shapes and warm-up follow the package conventions (see ``_core``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from torchtrader.indicators.kernels._core import (
+    Period,
+    linear_scan,
+    mask_before,
+    period,
+    positions,
+    prepare,
+    rolling_extreme,
+    rolling_sum,
+)
+
+
+def _highest(x: Tensor, window: Tensor) -> Tensor:
+    return mask_before(rolling_extreme(x, window, int(window.shape[0]), largest=True), window - 1)
+
+
+def _lowest(x: Tensor, window: Tensor) -> Tensor:
+    return mask_before(rolling_extreme(x, window, int(window.shape[0]), largest=False), window - 1)
+
+
+def rolling_max(close: Tensor, timeperiod: Period = 30) -> Tensor:
+    """Highest value of the last ``timeperiod`` bars, current included (TA-Lib MAX)."""
+    b = prepare("rolling_max", [close], [timeperiod])
+    return b.out(_highest(b.series[0], period("rolling_max", "timeperiod", timeperiod, b)))
+
+
+def rolling_min(close: Tensor, timeperiod: Period = 30) -> Tensor:
+    """Lowest value of the last ``timeperiod`` bars, current included (TA-Lib MIN)."""
+    b = prepare("rolling_min", [close], [timeperiod])
+    return b.out(_lowest(b.series[0], period("rolling_min", "timeperiod", timeperiod, b)))
+
+
+def donchian(high: Tensor, low: Tensor, timeperiod: Period = 20) -> tuple[Tensor, Tensor, Tensor]:
+    """Donchian channel ``(upper, middle, lower)``: MAX(high), their midpoint, MIN(low).
+
+    The current bar is inside the window (like TA-Lib MAX/MIN); a breakout rule compares the close
+    with the previous bar's channel.
+    """
+    b = prepare("donchian", [high, low], [timeperiod])
+    n = period("donchian", "timeperiod", timeperiod, b)
+    upper, lower = _highest(b.series[0], n), _lowest(b.series[1], n)
+    return b.out(upper), b.out((upper + lower) / 2.0), b.out(lower)
+
+
+def _true_range(high: Tensor, low: Tensor, close: Tensor) -> Tensor:
+    """TA-Lib TRANGE from bar 1 on (bar 0 is NaN: it has no previous close)."""
+    previous = torch.nn.functional.pad(close[:, :-1], (1, 0), value=float("nan"))
+    tr = torch.maximum(high, previous) - torch.minimum(low, previous)
+    return tr
+
+
+def trange(high: Tensor, low: Tensor, close: Tensor) -> Tensor:
+    """True range ``max(high, prev close) - min(low, prev close)`` (TA-Lib TRANGE); NaN at bar 0."""
+    b = prepare("trange", [high, low, close], [])
+    return b.out(_true_range(*b.series))
+
+
+def _wilder(values: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
+    """Wilder smoothing seeded by the mean of the first ``window`` values from ``start``.
+
+    ``y = (y_prev * (n - 1) + v) / n`` — an EMA with k = 1/n, the recursion of ATR and RSI.
+    """
+    size, length = int(window.shape[0]), values.shape[-1]
+    t = positions(length, values.device)
+    clean = torch.where(t < start.unsqueeze(1), torch.zeros_like(values), values)
+    first = start + window - 1
+    f = first.unsqueeze(1)
+    n = window.to(values.dtype).unsqueeze(1)
+    seed = rolling_sum(clean, window, size) / n
+    u = torch.where(t == f, seed, clean / n)
+    u = torch.where(t < f, torch.zeros_like(u), u)
+    decay = ((n - 1.0) / n).expand(size, 1)
+    if bool((decay > 0).all()):
+        y = linear_scan(u, decay)
+    else:  # n = 1: no smoothing
+        y = torch.where(decay > 0, linear_scan(u, decay.clamp_min(0.5)), u)
+    return mask_before(y, first), first
+
+
+def _atr(high: Tensor, low: Tensor, close: Tensor, window: Tensor) -> Tensor:
+    tr = _true_range(high, low, close)
+    if tr.shape[0] != window.shape[0]:
+        tr = tr.expand(int(window.shape[0]), -1)
+    smoothed, _ = _wilder(tr, window, torch.ones_like(window))
+    # TA-Lib: a period of 1 is the plain true range
+    return torch.where((window == 1).unsqueeze(1), tr, smoothed)
+
+
+def atr(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> Tensor:
+    """Average true range (TA-Lib ATR, Wilder smoothing seeded by an SMA); NaN for ``timeperiod`` bars."""
+    b = prepare("atr", [high, low, close], [timeperiod])
+    n = period("atr", "timeperiod", timeperiod, b)
+    return b.out(_atr(b.series[0], b.series[1], b.series[2], n))
+
+
+def natr(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> Tensor:
+    """Normalised ATR, ``100 * ATR / close`` (TA-Lib NATR; 0 where close is 0).
+
+    TA-Lib quirk kept for parity: with ``timeperiod == 1`` it returns the plain true range.
+    """
+    b = prepare("natr", [high, low, close], [timeperiod])
+    n = period("natr", "timeperiod", timeperiod, b)
+    value = _atr(b.series[0], b.series[1], b.series[2], n)
+    close_ = b.series[2]
+    safe = torch.where(close_ == 0, torch.ones_like(close_), close_)
+    normalised = torch.where(close_ == 0, torch.zeros_like(value), value / safe * 100.0)
+    return b.out(torch.where((n == 1).unsqueeze(1), value, normalised))

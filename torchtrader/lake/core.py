@@ -1,0 +1,314 @@
+"""The lake: versioned Delta tables under one root (a directory or an ``s3://`` prefix).
+
+``bars`` is partitioned by (source, timeframe, symbol) and written only through ``upsert_bars``, which is
+idempotent on (source, symbol, timeframe, ts). Every write is one Delta commit (atomic: readers see all
+of it or none of it) and reports the new table version; every read can name a version (time travel).
+One writer per series at a time is assumed (the ingest flow fans out per symbol); concurrent commits to
+other partitions are safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+from deltalake import DeltaTable
+
+from torchtrader.errors import LakeError
+from torchtrader.lake import _bars_io as bars_io
+from torchtrader.lake._frames import conform, require_no_null_keys, series_summary
+from torchtrader.lake._store import TableStore, check_table_name, normalise_root, storage_errors
+from torchtrader.lake._tables import Filters, WriteMode, read_table, run_sql, write_table
+from torchtrader.lake.results import SeriesInfo, WriteResult
+from torchtrader.lake.schema import BARS_KEY, BARS_PARTITION, BARS_SCHEMA, QUARANTINE_SCHEMA
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from torchtrader.config import Settings
+
+log = logging.getLogger(__name__)
+_SLACK = bars_io.STATS_SLACK
+_VALUES = [c for c in BARS_SCHEMA if c not in BARS_KEY]
+
+
+class Lake:
+    """Versioned market-data lake; cheap to construct, safe to share between threads."""
+
+    def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
+        root, is_local = normalise_root(uri)
+        self._store = TableStore(root, is_local, storage_options or {})
+        self._indexes: OrderedDict[int, pl.DataFrame] = OrderedDict()
+        self._write_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Lake:
+        return cls(settings.lake, settings.storage_options or None)
+
+    @property
+    def uri(self) -> str:
+        return self._store.root
+
+    def __repr__(self) -> str:
+        return f"Lake({self._store.root!r})"
+
+    # ---------------------------------------------------------------- writes
+    def upsert_bars(self, frame: pl.DataFrame) -> WriteResult:
+        """Insert new keys and update changed ones in one commit; identical rows are skipped."""
+        frame = conform(frame, BARS_SCHEMA, "bars")
+        require_no_null_keys(frame, BARS_KEY, "bars")
+        if frame.height == 0:
+            return WriteResult("bars", 0, 0, self.version("bars"))
+        frame, summary = series_summary(frame)
+        with self._write_lock:
+            return self._upsert(frame, summary)
+
+    def _upsert(self, frame: pl.DataFrame, summary: pl.DataFrame) -> WriteResult:
+        table = self._store.latest("bars")
+        overlapping = summary.head(0)
+        if table is not None:
+            stored = (
+                self._index(table)
+                .group_by(list(BARS_PARTITION))
+                .agg(pl.col("first").min().alias("s_first"), pl.col("last").max().alias("s_last"))
+            )
+            joined = summary.join(stored, on=list(BARS_PARTITION), how="inner")
+            # A batch wholly after (or before) what a series holds cannot collide: the fast append path.
+            overlapping = joined.filter(
+                (pl.col("first") <= pl.col("s_last") + _SLACK)
+                & (pl.col("last") >= pl.col("s_first") - _SLACK)
+            ).select(summary.columns)
+        if overlapping.height == 0:
+            bars_io.append_bars(self._store, frame, summary.height)
+            return self._result(frame.height, frame.height, 0)
+        assert table is not None
+        inserts, updates = self._diff(table, frame, overlapping)
+        if updates.height == 0:
+            if inserts.height == 0:
+                return self._result(frame.height, 0, 0)
+            groups = inserts.select(pl.struct(list(BARS_PARTITION)).n_unique()).item()
+            bars_io.append_bars(self._store, inserts, groups)
+            return self._result(frame.height, inserts.height, 0)
+        changed = pl.concat([inserts, updates])
+        _, changed_summary = series_summary(changed)
+        metrics = bars_io.merge_bars(self._store, changed, changed_summary)
+        return self._result(
+            frame.height,
+            metrics.get("num_target_rows_inserted", 0),
+            metrics.get("num_target_rows_updated", 0),
+        )
+
+    def _diff(
+        self, table: DeltaTable, frame: pl.DataFrame, overlapping: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(rows whose key is new, rows whose key exists with other values) for the overlapping series."""
+        files = self._index(table).join(overlapping, on=list(BARS_PARTITION), how="semi")
+        start, end = overlapping["first"].min(), overlapping["last"].max()
+        assert isinstance(start, datetime) and isinstance(end, datetime)
+        existing = bars_io.read_files(self._store, table, files, start, end + _SLACK)
+        existing = existing.join(overlapping, on=list(BARS_PARTITION), how="semi")
+        matched = frame.join(
+            existing.with_columns(pl.lit(True).alias("_found")), on=list(BARS_KEY), how="left", suffix="_old"
+        )
+        found = pl.col("_found").fill_null(False)
+        differs = pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in _VALUES])
+        inserts = matched.filter(~found).select(frame.columns)
+        updates = matched.filter(found & differs).select(frame.columns)
+        return inserts, updates
+
+    def _result(self, written: int, added: int, updated: int) -> WriteResult:
+        return WriteResult("bars", written, added, self.version("bars"), rows_updated=updated)
+
+    def append_quarantine(self, frame: pl.DataFrame) -> WriteResult:
+        """Append rows refused by validation (QUARANTINE_SCHEMA) to the ``quarantine`` table."""
+        frame = conform(frame, QUARANTINE_SCHEMA, "quarantine")
+        if frame.height == 0:
+            return WriteResult("quarantine", 0, 0, self.version("quarantine"))
+        return write_table(
+            self._store, "quarantine", frame, key=None, partition_by=None, mode="append", internal=True
+        )
+
+    def write_table(
+        self,
+        name: str,
+        frame: pl.DataFrame,
+        *,
+        key: Sequence[str] | None = None,
+        partition_by: Sequence[str] | None = None,
+        mode: WriteMode = "append",
+    ) -> WriteResult:
+        """Write a generic table (features, backtest_runs, trades, equity, ...) in one commit."""
+        return write_table(self._store, name, frame, key=key, partition_by=partition_by, mode=mode)
+
+    # ---------------------------------------------------------------- reads
+    def read_bars(
+        self,
+        symbol: str,
+        timeframe: str = "1d",
+        *,
+        source: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        version: int | None = None,
+    ) -> pl.DataFrame:
+        """Canonical bars of one series with start <= ts < end, sorted by ts (naive datetimes are UTC)."""
+        table = self._store.at("bars", version)
+        lo, hi = _utc(start, "start"), _utc(end, "end")
+        files = self._index(table).filter((pl.col("symbol") == symbol) & (pl.col("timeframe") == timeframe))
+        if source is not None:
+            files = files.filter(pl.col("source") == source)
+        sources = files["source"].unique().sort().to_list()
+        if not sources:
+            origin = f" from source {source!r}" if source is not None else ""
+            raise LakeError(
+                f"no {timeframe} bars for {symbol!r}{origin} in the lake (bars version {table.version()}); "
+                "see `torchtrader data list`"
+            )
+        if len(sources) > 1:
+            raise LakeError(
+                f"{symbol!r} {timeframe} is held by several sources ({', '.join(sources)}): pass source=..."
+            )
+        if lo is not None:
+            files = files.filter(pl.col("last").is_null() | (pl.col("last") >= lo - _SLACK))
+        if hi is not None:
+            files = files.filter(pl.col("first").is_null() | (pl.col("first") < hi + _SLACK))
+        return bars_io.read_files(self._store, table, files, lo, hi)
+
+    def read_bars_pandas(
+        self,
+        symbol: str,
+        timeframe: str = "1d",
+        *,
+        source: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        version: int | None = None,
+    ) -> pd.DataFrame:
+        """``read_bars`` as pandas (same columns; ts is tz-aware UTC)."""
+        frame = self.read_bars(symbol, timeframe, source=source, start=start, end=end, version=version)
+        return frame.to_pandas()
+
+    def read_bars_arrow(
+        self,
+        symbol: str,
+        timeframe: str = "1d",
+        *,
+        source: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        version: int | None = None,
+    ) -> pa.Table:
+        """``read_bars`` as a pyarrow Table."""
+        return self.read_bars(
+            symbol, timeframe, source=source, start=start, end=end, version=version
+        ).to_arrow()
+
+    def last_ts(self, source: str, symbol: str, timeframe: str) -> datetime | None:
+        """Open time of the newest stored bar of a series (None when the series is not stored)."""
+        table = self._store.latest("bars")
+        if table is None:
+            return None
+        files = self._index(table).filter(
+            (pl.col("source") == source) & (pl.col("symbol") == symbol) & (pl.col("timeframe") == timeframe)
+        )
+        if files.height == 0:
+            return None
+        newest = files["last"].max()
+        if isinstance(newest, datetime) and files["last"].null_count() == 0:
+            # Statistics are millisecond-rounded: read the exact value from the newest files only.
+            files = files.filter(pl.col("last") >= newest - _SLACK)
+        frame = bars_io.read_files(self._store, table, files, None, None)
+        value = frame["ts"].max()
+        return value if isinstance(value, datetime) else None
+
+    def series(self, *, version: int | None = None) -> list[SeriesInfo]:
+        """Every series in ``bars`` with its row count and first/last bar (from Delta statistics)."""
+        if version is None and self._store.latest("bars") is None:
+            return []
+        table = self._store.at("bars", version)
+        index = self._index(table)
+        if index["rows"].null_count() or index["first"].null_count() or index["last"].null_count():
+            # Files without statistics (written by another engine): count from the data instead.
+            index = (
+                bars_io.read_files(self._store, table, index, None, None)
+                .group_by(list(BARS_PARTITION))
+                .agg(
+                    pl.len().alias("rows"),
+                    pl.col("ts").min().alias("first"),
+                    pl.col("ts").max().alias("last"),
+                )
+            )
+        summary = (
+            index.group_by(list(BARS_PARTITION))
+            .agg(pl.col("rows").sum(), pl.col("first").min(), pl.col("last").max())
+            .sort("source", "symbol", "timeframe")
+        )
+        rows = summary.select(list(SeriesInfo.__dataclass_fields__)).iter_rows(named=True)
+        return [SeriesInfo(**row) for row in rows]
+
+    def read_table(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        filters: Filters | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """A whole table (or the rows matching pyarrow-style ``filters``) at a version."""
+        return read_table(self._store, name, version=version, filters=filters, columns=columns)
+
+    def sql(self, query: str, *, version: int | None = None) -> pl.DataFrame:
+        """DuckDB SQL over the lake's tables by name; ``version`` pins ``bars``."""
+        return run_sql(self._store, query, version=version)
+
+    # ---------------------------------------------------------------- versions and upkeep
+    def version(self, table: str = "bars") -> int | None:
+        """Latest version of a table, None when it does not exist yet."""
+        found = self._store.latest(check_table_name(table))
+        return None if found is None else found.version()
+
+    def tables(self) -> list[str]:
+        return self._store.names()
+
+    def history(self, table: str = "bars", *, limit: int | None = None) -> list[dict[str, Any]]:
+        """Commits of a table, newest first: version, timestamp, operation, metrics."""
+        found = self._store.at(check_table_name(table), None)
+        with storage_errors(f"reading the history of {table}"):
+            return list(found.history(limit))
+
+    def compact(self, table: str = "bars") -> dict[str, Any]:
+        """Rewrite small files into large ones (a new version; data unchanged). Run after many ingests."""
+        found = self._store.at(check_table_name(table), None)
+        with self._write_lock, storage_errors(f"compacting {table}"):
+            return dict(found.optimize.compact())
+
+    def vacuum(self, table: str = "bars", *, retention_hours: int = 168) -> list[str]:
+        """Delete files no version newer than ``retention_hours`` needs (older versions stop loading)."""
+        found = self._store.at(check_table_name(table), None)
+        with self._write_lock, storage_errors(f"vacuuming {table}"):
+            return list(found.vacuum(retention_hours=retention_hours, dry_run=False))
+
+    def _index(self, table: DeltaTable) -> pl.DataFrame:
+        version = table.version()
+        cached = self._indexes.get(version)
+        if cached is None:
+            with storage_errors("reading the bars file index"):
+                cached = bars_io.file_index(table)
+            self._indexes[version] = cached
+            while len(self._indexes) > 8:
+                self._indexes.popitem(last=False)
+        return cached
+
+
+def _utc(moment: datetime | None, name: str) -> datetime | None:
+    if moment is None:
+        return None
+    if not isinstance(moment, datetime):
+        raise LakeError(f"{name} must be a datetime, got {type(moment).__name__}")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,48 @@
+"""Built-in ``sma_cross``: long after the fast SMA crosses above the slow SMA, flat after it crosses below."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import Field, model_validator
+from torch import Tensor
+
+from torchtrader.indicators.kernels import sma
+from torchtrader.strategies.base import Bars, ParamBatch, Search, Strategy, StrategyParams
+from torchtrader.strategies.signals import by_unique, crossover_state
+
+
+class SmaCross(Strategy):
+    """Moving-average crossover on simple moving averages of the close (long only).
+
+    Rules, evaluated at each bar's close:
+
+    * ``fast = SMA(close, fast)``, ``slow = SMA(close, slow)`` (TA-Lib SMA, NaN during warm-up).
+    * Cross above on bar t: ``fast <= slow`` on bar t-1 and ``fast > slow`` on bar t → position 1.
+    * Cross below on bar t: ``fast >= slow`` on bar t-1 and ``fast < slow`` on bar t → position 0.
+    * Between crosses the last position is held; before the first cross above the position is 0. A bar
+      whose previous bar is still in warm-up is never a cross.
+    * Parameters: ``slow`` must be greater than ``fast``.
+    """
+
+    name = "sma_cross"
+    description = "Long after SMA(fast) crosses above SMA(slow), flat after it crosses below."
+
+    class Params(StrategyParams):
+        fast: Annotated[int, Field(ge=1), Search(2, 100)] = 10
+        slow: Annotated[int, Field(ge=2), Search(5, 400)] = 30
+
+        @model_validator(mode="after")
+        def _slow_above_fast(self) -> Self:
+            if self.slow <= self.fast:
+                raise ValueError(f"slow ({self.slow}) must be > fast ({self.fast})")
+            return self
+
+    def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
+        fast = by_unique(p.fast, lambda n: sma(bars.close, n))
+        slow = by_unique(p.slow, lambda n: sma(bars.close, n))
+        return crossover_state(fast, slow)
+
+    def warmup(self, params: StrategyParams) -> int:
+        assert isinstance(params, self.Params)
+        return params.slow + 1
