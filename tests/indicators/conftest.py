@@ -85,22 +85,28 @@ def _talib_bbands(close: np.ndarray, timeperiod: int, nbdevup: float, nbdevdn: f
     return np.where(flat, middle, upper), middle, np.where(flat, middle, lower)
 
 
-def _talib_mfi(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, timeperiod: int
-) -> Any:
-    """TA-Lib MFI, except 0 where the window holds no money flow at all (counted with numpy).
+def _talib_mfi(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, timeperiod: int) -> Any:
+    """TA-Lib MFI, made exact where one side of the window holds no money flow (counted with numpy).
 
-    There TA-Lib's running sums hold round-off residues of flows that left the window, so its
-    output is noise; the kernel returns the exact 0.
+    There TA-Lib's running sums keep round-off residues of flows that already left the window, so
+    it prints e.g. 1.4e-10 instead of 0 (no positive flow) or 99.99999 instead of 100 (no negative
+    flow); the kernel counts flows and returns the exact value.
     """
     import talib
 
     value = talib.MFI(high, low, close, volume, timeperiod)
     typical = (high + low + close) / 3.0
-    moved = np.zeros(len(close), dtype=bool)
-    moved[1:] = (typical[1:] != typical[:-1]) & (volume[1:] != 0)
-    counts = np.convolve(moved.astype(float), np.ones(timeperiod))[: len(close)]
-    return np.where(~np.isnan(value) & (counts == 0), 0.0, value)
+    up, down = np.zeros(len(close), dtype=bool), np.zeros(len(close), dtype=bool)
+    flow = typical * volume
+    up[1:] = (typical[1:] > typical[:-1]) & (flow[1:] != 0)
+    down[1:] = (typical[1:] < typical[:-1]) & (flow[1:] != 0)
+
+    def in_window(flags: np.ndarray) -> np.ndarray:
+        return np.convolve(flags.astype(float), np.ones(timeperiod))[: len(close)]
+
+    ups, downs = in_window(up), in_window(down)
+    exact = np.where(ups == 0, 0.0, np.where(downs == 0, 100.0, value))
+    return np.where(np.isnan(value), value, exact)
 
 
 def _cases() -> list[Case]:

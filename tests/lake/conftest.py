@@ -100,4 +100,4 @@ def s3_endpoint() -> Iterator[str]:
         yield endpoint
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait()

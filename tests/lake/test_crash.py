@@ -58,7 +58,7 @@ def go(writer: subprocess.Popen[str]) -> None:
 
 def finish(writer: subprocess.Popen[str]) -> int:
     """Wait for the writer to end; how many commits it reported."""
-    writer.wait(timeout=300)
+    writer.wait()
     assert writer.stdout is not None
     with writer.stdout:  # read through the same buffer wait_ready used
         output = writer.stdout.read()
@@ -85,7 +85,7 @@ def test_sigkill_at_random_points_leaves_a_consistent_lake(tmp_path: Path) -> No
     for trial in range(TRIALS):
         uri, writer = str(tmp_path / f"trial{trial}"), upcoming
         go(writer)
-        time.sleep(rng.uniform(0.0, window))
+        time.sleep(rng.uniform(0.0, 0.8 * window))  # later kills mostly find a finished writer
         writer.send_signal(signal.SIGKILL)
         reported = finish(writer)
         interrupted += reported < len(states) - 1

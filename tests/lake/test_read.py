@@ -144,3 +144,22 @@ def test_read_table_filters_push_down(lake: Lake) -> None:
     frame = lake.read_table("bars", filters=[("symbol", "=", "SPY"), ("source", "=", "sample")])
     assert frame.height == 5
     assert set(frame.columns) == set(BARS_SCHEMA)
+
+
+def test_read_bars_many_reads_one_snapshot_of_several_symbols(lake: Lake) -> None:
+    both = lake.read_bars_many(["ETH/USDT", "BTC/USDT", "ETH/USDT"], "1h", end=T0 + timedelta(hours=2))
+    assert both.select("symbol", "ts").rows() == [
+        ("BTC/USDT", T0),
+        ("BTC/USDT", T0 + timedelta(hours=1)),
+        ("ETH/USDT", T0),
+        ("ETH/USDT", T0 + timedelta(hours=1)),
+    ]
+    with pytest.raises(LakeError, match="no 1h bars for 'NOPE'"):
+        lake.read_bars_many(["BTC/USDT", "NOPE"], "1h")
+
+
+def test_last_ts_can_name_a_version(lake: Lake) -> None:
+    before = lake.version()
+    lake.upsert_bars(make_bars("ETH/USDT", start=T0 + timedelta(hours=24), n=1, price=34.0))
+    assert lake.last_ts("test", "ETH/USDT", "1h", version=before) == T0 + timedelta(hours=23)
+    assert lake.last_ts("test", "ETH/USDT", "1h") == T0 + timedelta(hours=24)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -102,3 +103,18 @@ def test_compact_keeps_the_data_and_adds_a_version(lake_uri: str) -> None:
     assert metrics["numFilesRemoved"] == 4
     assert lake.version() == (version or 0) + 1
     assert_frame_equal(lake.read_bars("BTC/USDT", "1h"), before)
+
+
+def test_vacuum_removes_files_a_crashed_writer_left_behind(lake_uri: str) -> None:
+    lake = Lake(lake_uri)
+    lake.upsert_bars(make_bars(n=5))
+    # What a writer killed between writing its Parquet file and committing leaves: an unreferenced file.
+    orphan = (
+        Path(lake_uri) / "bars" / "source=test" / "timeframe=1h" / "symbol=BTC%2FUSDT" / "part-orphan.parquet"
+    )
+    make_bars(n=3, price=1.0).drop("source", "symbol", "timeframe").write_parquet(orphan)
+    assert lake.read_bars("BTC/USDT", "1h").height == 5  # readers never see it
+    removed = lake.vacuum(retention_hours=0)
+    assert any(path.endswith("part-orphan.parquet") for path in removed)
+    assert not orphan.exists()
+    assert lake.read_bars("BTC/USDT", "1h").height == 5

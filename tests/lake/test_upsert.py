@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 from datetime import timedelta
 
 import polars as pl
+from deltalake import write_deltalake
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -122,3 +124,49 @@ def test_any_sequence_of_upserts_equals_last_write_wins(batches: list[tuple[str,
         table = stored(lake)
         assert as_model(table) == model
         assert table.height == len(model)  # no key twice
+
+
+def test_writers_of_different_series_can_commit_concurrently(lake_uri: str) -> None:
+    Lake(lake_uri).upsert_bars(make_bars("SEED", n=1))
+    failures: list[BaseException] = []
+    models: dict[str, dict[Key, Values]] = {}
+
+    def writer(symbol: str) -> None:
+        lake, model = Lake(lake_uri), {}
+        try:
+            for k in range(6):  # overlapping batches; odd ones revise the overlap (MERGE)
+                frame = make_bars(symbol, T0 + timedelta(hours=5 * k), 8, price=100 + 5 * k + (k % 2) / 2)
+                lake.upsert_bars(frame)
+                model = apply(model, frame)
+        except BaseException as error:
+            failures.append(error)
+        models[symbol] = model
+
+    threads = [threading.Thread(target=writer, args=(f"S{i}",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    expected = as_model(make_bars("SEED", n=1))
+    for model in models.values():
+        expected.update(model)
+    assert as_model(stored(Lake(lake_uri))) == expected
+    assert stored(Lake(lake_uri)).height == 1 + 3 * 33
+
+
+def test_a_bars_table_written_by_another_engine_without_statistics(lake_uri: str) -> None:
+    # No per-file statistics: the lake cannot prove a batch is new, so it must compare, not append.
+    first = make_bars(n=6)
+    write_deltalake(
+        f"{lake_uri}/bars",
+        first.to_arrow(),
+        partition_by=["source", "timeframe", "symbol"],
+        configuration={"delta.dataSkippingNumIndexedCols": "0"},
+    )
+    lake = Lake(lake_uri)
+    assert lake.series()[0].rows == 6
+    result = lake.upsert_bars(make_bars(start=T0 + timedelta(hours=3), n=6, price=103.0))
+    assert (result.rows_added, result.rows_updated) == (3, 0)
+    assert stored(lake).height == 9
+    assert lake.last_ts("test", "BTC/USDT", "1h") == T0 + timedelta(hours=8)

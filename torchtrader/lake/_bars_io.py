@@ -24,7 +24,8 @@ import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 from deltalake import DeltaTable, write_deltalake
 from deltalake.transaction import AddAction, RemoveAction
 
-from torchtrader.lake._frames import split_partitions
+from torchtrader.errors import LakeError
+from torchtrader.lake._frames import split_series
 from torchtrader.lake._store import TableStore, storage_errors
 from torchtrader.lake.schema import BARS_PARTITION, BARS_SCHEMA
 
@@ -71,6 +72,8 @@ def read_files(
     files: pl.DataFrame,
     start: datetime | None,
     end: datetime | None,
+    *,
+    sort: bool = True,
 ) -> pl.DataFrame:
     """Canonical bars in ``files`` (rows of a file index) with start <= ts < end, sorted by series, ts."""
     if files.height == 0:
@@ -79,7 +82,8 @@ def read_files(
         frame = _read_local(store.uri("bars"), files, start, end)
     else:
         frame = _read_dataset(table, files, start, end)
-    return frame.select(list(BARS_SCHEMA)).sort([*BARS_PARTITION, "ts"])
+    frame = frame.select(list(BARS_SCHEMA))
+    return frame.sort([*BARS_PARTITION, "ts"]) if sort else frame
 
 
 def _ts_filter(start: datetime | None, end: datetime | None) -> pl.Expr:
@@ -130,32 +134,30 @@ def _read_dataset(
     return frame.with_columns(pl.col(c).cast(t) for c, t in BARS_SCHEMA.items())
 
 
-def append_bars(store: TableStore, frame: pl.DataFrame, groups: int) -> None:
-    """Commit ``frame`` (canonical bars, keys known to be new) as one append to ``bars``."""
-    ensure_table(store, "bars", BARS_SCHEMA, BARS_PARTITION)
+def append_bars(
+    store: TableStore, table: DeltaTable | None, frame: pl.DataFrame, summary: pl.DataFrame
+) -> int:
+    """Commit ``frame`` (canonical bars, keys known to be new; ``summary`` from series_summary) as one
+    append to ``bars``; the new version."""
+    if table is None:
+        table = ensure_table(store, "bars", BARS_SCHEMA, BARS_PARTITION)
     if not store.is_local:
         with storage_errors("appending to bars"):
-            write_deltalake(
-                store.uri("bars"),
-                frame.to_arrow(),
-                mode="append",
-                partition_by=list(BARS_PARTITION),
-                storage_options=store.options(),
-            )
-        return
+            write_deltalake(table, frame.to_arrow(), mode="append", partition_by=list(BARS_PARTITION))
+        return table.version()
     root = Path(store.root) / "bars"
-    pieces = split_partitions(frame, BARS_PARTITION, groups)
+    pieces = split_series(frame, summary)
     workers = max(1, min(len(pieces), os.cpu_count() or 1, 8))
     with storage_errors("appending to bars"), ThreadPoolExecutor(workers) as pool:
         actions: list[AddAction | RemoveAction] = list(
             pool.map(lambda piece: _write_piece(root, *piece), pieces)
         )
-    table = store.latest("bars")
-    assert table is not None
     with storage_errors("committing to bars"):
         table.create_write_transaction(
             actions, mode="append", schema=table.schema(), partition_by=list(BARS_PARTITION)
         )
+        table.update_incremental()  # the commit does not move this handle forward by itself
+    return table.version()
 
 
 def _write_piece(root: Path, values: tuple[str, ...], part: pl.DataFrame) -> AddAction:
@@ -196,10 +198,11 @@ def _iso_ms(moment: datetime, *, up: bool) -> str:
 
 def ensure_table(
     store: TableStore, name: str, schema: dict[str, pl.DataType], partition_by: Sequence[str]
-) -> None:
-    """Create an empty table (version 0) unless it exists; a concurrent creator winning is fine."""
-    if store.latest(name) is not None:
-        return
+) -> DeltaTable:
+    """The table, created empty (version 0) if missing; a concurrent creator winning is fine."""
+    existing = store.latest(name)
+    if existing is not None:
+        return existing
     with storage_errors(f"creating table {name}"):
         DeltaTable.create(
             store.uri(name),
@@ -209,12 +212,14 @@ def ensure_table(
             storage_options=store.options(),
         )
     store.forget(name)
+    created = store.latest(name)
+    if created is None:
+        raise LakeError(f"table {name} could not be created at {store.uri(name)}")
+    return created
 
 
-def merge_bars(store: TableStore, frame: pl.DataFrame, summary: pl.DataFrame) -> dict[str, int]:
-    """MERGE ``frame`` into bars on the key, touching only its partitions and ts range."""
-    table = store.latest("bars")
-    assert table is not None
+def merge_bars(table: DeltaTable, frame: pl.DataFrame, summary: pl.DataFrame) -> tuple[dict[str, int], int]:
+    """MERGE ``frame`` into bars on the key, touching only its partitions and ts range; (metrics, version)."""
     conditions = [f"t.{c} = s.{c}" for c in (*BARS_PARTITION, "ts")]
     for column in BARS_PARTITION:
         values = ", ".join(_sql_str(v) for v in summary[column].unique().sort())
@@ -229,7 +234,7 @@ def merge_bars(store: TableStore, frame: pl.DataFrame, summary: pl.DataFrame) ->
             .when_not_matched_insert_all()
             .execute()
         )
-    return {str(k): int(v) for k, v in metrics.items() if isinstance(v, int)}
+    return {str(k): int(v) for k, v in metrics.items() if isinstance(v, int)}, table.version()
 
 
 def _sql_str(value: object) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 
 import polars as pl
@@ -48,48 +47,54 @@ def require_no_null_keys(frame: pl.DataFrame, key: Sequence[str], table: str) ->
 
 
 def series_summary(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(frame sorted by series and ts, one row per series: first, last, rows).
+    """(frame with each series contiguous and ts strictly increasing within it, one row per series).
 
-    Raises LakeError when a series repeats a timestamp: validation must settle conflicts first.
+    The summary holds the partition columns, ``offset`` and ``rows`` (the series' slice of the frame),
+    ``first`` and ``last``. Sources deliver sorted series, so the common case is one linear pass with no
+    sort and no hashing. Raises LakeError when a series repeats a timestamp.
     """
-    ordered = frame
-    summary = _summarise(ordered)
-    if not summary["increasing"].all():
-        ordered = frame.sort([*BARS_PARTITION, "ts"])
-        summary = _summarise(ordered)
-        if not summary["increasing"].all():
-            dup = ordered.filter(pl.struct(*BARS_PARTITION, "ts").is_duplicated()).row(0, named=True)
-            raise LakeError(
-                f"frame repeats the key ({dup['source']}, {dup['symbol']}, {dup['timeframe']}, {dup['ts']}): "
-                "deduplicate or validate before writing"
-            )
-    return ordered, summary.drop("increasing")
+    summary = _runs(frame)
+    if summary is not None:
+        return frame, summary
+    ordered = frame.sort([*BARS_PARTITION, "ts"])
+    summary = _runs(ordered)
+    if summary is None:
+        dup = ordered.filter(pl.struct(*BARS_PARTITION, "ts").is_duplicated()).row(0, named=True)
+        raise LakeError(
+            f"frame repeats the key ({dup['source']}, {dup['symbol']}, {dup['timeframe']}, {dup['ts']}): "
+            "deduplicate or validate before writing"
+        )
+    return ordered, summary
 
 
-def _summarise(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.group_by(list(BARS_PARTITION), maintain_order=True).agg(
-        pl.col("ts").min().alias("first"),
-        pl.col("ts").max().alias("last"),
-        pl.len().alias("rows"),
-        (pl.col("ts").diff().dt.total_microseconds().fill_null(1) > 0).all().alias("increasing"),
+def _runs(frame: pl.DataFrame) -> pl.DataFrame | None:
+    """Summary of the frame's runs of equal partition values, or None unless every run is a whole
+    series with strictly increasing ts."""
+    starts_run = pl.any_horizontal([pl.col(c) != pl.col(c).shift(1) for c in BARS_PARTITION]).fill_null(True)
+    steps_up = pl.col("ts").diff().dt.total_microseconds().fill_null(1) > 0
+    marks = frame.select(starts_run.alias("start"), (steps_up | starts_run).alias("ok"))
+    if not marks["ok"].all():
+        return None
+    offsets = marks["start"].arg_true()
+    ends = pl.concat([offsets.slice(1), pl.Series([frame.height], dtype=offsets.dtype)]) - 1
+    summary = (
+        frame.select(BARS_PARTITION)
+        .gather(offsets)
+        .with_columns(
+            offset=offsets,
+            rows=(ends - offsets + 1).cast(pl.Int64),
+            first=frame["ts"].gather(offsets),
+            last=frame["ts"].gather(ends),
+        )
     )
+    if summary.select(pl.struct(BARS_PARTITION).n_unique()).item() != summary.height:
+        return None  # a series appears in several runs: interleaved input
+    return summary
 
 
-def split_partitions(
-    frame: pl.DataFrame, partition_by: Sequence[str], groups: int
-) -> list[tuple[tuple[str, ...], pl.DataFrame]]:
-    """Partition values and rows of each of ``groups`` partitions; zero-copy slices when contiguous."""
-    cols = list(partition_by)
-    if not cols:
-        return [((), frame)]
-    changed = pl.any_horizontal([pl.col(c) != pl.col(c).shift(1) for c in cols]).fill_null(True)
-    starts = frame.select(changed.arg_true().alias("start"))["start"].to_list()
-    if len(starts) == groups:
-        bounds = [*starts, frame.height]
-        out = []
-        for begin, end in itertools.pairwise(bounds):
-            part = frame.slice(begin, end - begin)
-            out.append((tuple(str(part[c][0]) for c in cols), part))
-        return out
-    split = frame.partition_by(cols, maintain_order=True, as_dict=True)
-    return [(tuple(str(v) for v in key), part) for key, part in split.items()]
+def split_series(frame: pl.DataFrame, summary: pl.DataFrame) -> list[tuple[tuple[str, ...], pl.DataFrame]]:
+    """Partition values and zero-copy slice of each series, from ``series_summary``'s output."""
+    return [
+        (tuple(str(row[c]) for c in BARS_PARTITION), frame.slice(row["offset"], row["rows"]))
+        for row in summary.iter_rows(named=True)
+    ]

@@ -46,6 +46,7 @@ class Lake:
         self._store = TableStore(root, is_local, storage_options or {})
         self._indexes: OrderedDict[int, pl.DataFrame] = OrderedDict()
         self._write_lock = threading.Lock()
+        self._index_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Lake:
@@ -71,59 +72,73 @@ class Lake:
 
     def _upsert(self, frame: pl.DataFrame, summary: pl.DataFrame) -> WriteResult:
         table = self._store.latest("bars")
-        overlapping = summary.head(0)
-        if table is not None:
-            stored = (
-                self._index(table)
-                .group_by(list(BARS_PARTITION))
-                .agg(pl.col("first").min().alias("s_first"), pl.col("last").max().alias("s_last"))
-            )
-            joined = summary.join(stored, on=list(BARS_PARTITION), how="inner")
-            # A batch wholly after (or before) what a series holds cannot collide: the fast append path.
-            overlapping = joined.filter(
-                (pl.col("first") <= pl.col("s_last") + _SLACK)
-                & (pl.col("last") >= pl.col("s_first") - _SLACK)
-            ).select(summary.columns)
-        if overlapping.height == 0:
-            bars_io.append_bars(self._store, frame, summary.height)
-            return self._result(frame.height, frame.height, 0)
-        assert table is not None
-        inserts, updates = self._diff(table, frame, overlapping)
+        if table is None:
+            version = bars_io.append_bars(self._store, None, frame, summary)
+            return WriteResult("bars", frame.height, frame.height, version)
+        index = self._index(table)
+        stored = index.group_by(list(BARS_PARTITION)).agg(
+            pl.col("first").min().alias("s_first"),
+            pl.col("last").max().alias("s_last"),
+            (pl.col("first").is_null() | pl.col("last").is_null()).any().alias("s_unknown"),
+        )
+        # A series' batch wholly after (or before) what it holds cannot collide: the fast append path.
+        # Files without statistics (another engine's) could hold anything: treat them as overlapping.
+        before_end = pl.col("first") <= pl.col("s_last") + _SLACK
+        after_start = pl.col("last") >= pl.col("s_first") - _SLACK
+        overlaps = pl.col("s_unknown") | (before_end & after_start)
+        marked = summary.join(stored, on=list(BARS_PARTITION), how="left", maintain_order="left")
+        marked = marked.with_columns(overlaps.fill_null(False).alias("overlaps"))
+        if not marked["overlaps"].any():
+            version = bars_io.append_bars(self._store, table, frame, summary)
+            return WriteResult("bars", frame.height, frame.height, version)
+        inserts, updates = self._diff(table, index, frame, marked)
         if updates.height == 0:
             if inserts.height == 0:
-                return self._result(frame.height, 0, 0)
-            groups = inserts.select(pl.struct(list(BARS_PARTITION)).n_unique()).item()
-            bars_io.append_bars(self._store, inserts, groups)
-            return self._result(frame.height, inserts.height, 0)
+                return WriteResult("bars", frame.height, 0, table.version())
+            inserts, insert_summary = series_summary(inserts)
+            version = bars_io.append_bars(self._store, table, inserts, insert_summary)
+            return WriteResult("bars", frame.height, inserts.height, version)
         changed = pl.concat([inserts, updates])
         _, changed_summary = series_summary(changed)
-        metrics = bars_io.merge_bars(self._store, changed, changed_summary)
-        return self._result(
-            frame.height,
-            metrics.get("num_target_rows_inserted", 0),
-            metrics.get("num_target_rows_updated", 0),
-        )
+        metrics, version = bars_io.merge_bars(table, changed, changed_summary)
+        added, updated = metrics.get("num_target_rows_inserted", 0), metrics.get("num_target_rows_updated", 0)
+        return WriteResult("bars", frame.height, added, version, rows_updated=updated)
 
     def _diff(
-        self, table: DeltaTable, frame: pl.DataFrame, overlapping: pl.DataFrame
+        self, table: DeltaTable, index: pl.DataFrame, frame: pl.DataFrame, marked: pl.DataFrame
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """(rows whose key is new, rows whose key exists with other values) for the overlapping series."""
-        files = self._index(table).join(overlapping, on=list(BARS_PARTITION), how="semi")
-        start, end = overlapping["first"].min(), overlapping["last"].max()
-        assert isinstance(start, datetime) and isinstance(end, datetime)
-        existing = bars_io.read_files(self._store, table, files, start, end + _SLACK)
-        existing = existing.join(overlapping, on=list(BARS_PARTITION), how="semi")
-        matched = frame.join(
-            existing.with_columns(pl.lit(True).alias("_found")), on=list(BARS_KEY), how="left", suffix="_old"
-        )
-        found = pl.col("_found").fill_null(False)
-        differs = pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in _VALUES])
-        inserts = matched.filter(~found).select(frame.columns)
-        updates = matched.filter(found & differs).select(frame.columns)
-        return inserts, updates
+        """(rows whose key is new, rows whose key exists with other values), series by series.
 
-    def _result(self, written: int, added: int, updated: int) -> WriteResult:
-        return WriteResult("bars", written, added, self.version("bars"), rows_updated=updated)
+        Each series is compared with the stored bars of its own time range only, joined on ts alone.
+        """
+        inserts, updates = [], []
+        for row in marked.iter_rows(named=True):
+            rows = frame.slice(row["offset"], row["rows"])
+            if not row["overlaps"]:
+                inserts.append(rows)
+                continue
+            files = index.filter(
+                (pl.col("source") == row["source"])
+                & (pl.col("timeframe") == row["timeframe"])
+                & (pl.col("symbol") == row["symbol"])
+                & (pl.col("last").is_null() | (pl.col("last") >= row["first"] - _SLACK))
+                & (pl.col("first").is_null() | (pl.col("first") <= row["last"] + _SLACK))
+            )
+            existing = bars_io.read_files(
+                self._store, table, files, row["first"], row["last"] + _SLACK, sort=False
+            )
+            matched = rows.join(
+                existing.select("ts", *_VALUES).with_columns(pl.lit(True).alias("_found")),
+                on="ts",
+                how="left",
+                suffix="_old",
+                maintain_order="left",
+            )
+            found = pl.col("_found").fill_null(False)
+            differs = pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in _VALUES])
+            inserts.append(matched.filter(~found).select(frame.columns))
+            updates.append(matched.filter(found & differs).select(frame.columns))
+        return pl.concat(inserts), (pl.concat(updates) if updates else frame.clear())
 
     def append_quarantine(self, frame: pl.DataFrame) -> WriteResult:
         """Append rows refused by validation (QUARANTINE_SCHEMA) to the ``quarantine`` table."""
@@ -159,7 +174,17 @@ class Lake:
     ) -> pl.DataFrame:
         """Canonical bars of one series with start <= ts < end, sorted by ts (naive datetimes are UTC)."""
         table = self._store.at("bars", version)
-        lo, hi = _utc(start, "start"), _utc(end, "end")
+        return self._read_series(table, symbol, timeframe, source, _utc(start, "start"), _utc(end, "end"))
+
+    def _read_series(
+        self,
+        table: DeltaTable,
+        symbol: str,
+        timeframe: str,
+        source: str | None,
+        lo: datetime | None,
+        hi: datetime | None,
+    ) -> pl.DataFrame:
         files = self._index(table).filter((pl.col("symbol") == symbol) & (pl.col("timeframe") == timeframe))
         if source is not None:
             files = files.filter(pl.col("source") == source)
@@ -179,6 +204,26 @@ class Lake:
         if hi is not None:
             files = files.filter(pl.col("first").is_null() | (pl.col("first") < hi + _SLACK))
         return bars_io.read_files(self._store, table, files, lo, hi)
+
+    def read_bars_many(
+        self,
+        symbols: Sequence[str],
+        timeframe: str = "1d",
+        *,
+        source: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        version: int | None = None,
+    ) -> pl.DataFrame:
+        """Several series of one timeframe in one frame, sorted by symbol then ts (one snapshot)."""
+        if isinstance(symbols, str) or not symbols:
+            raise LakeError("read_bars_many needs a non-empty list of symbols")
+        table = self._store.at("bars", version)
+        lo, hi = _utc(start, "start"), _utc(end, "end")
+        parts = [
+            self._read_series(table, symbol, timeframe, source, lo, hi) for symbol in dict.fromkeys(symbols)
+        ]
+        return pl.concat(parts).sort("symbol", "ts")
 
     def read_bars_pandas(
         self,
@@ -209,11 +254,13 @@ class Lake:
             symbol, timeframe, source=source, start=start, end=end, version=version
         ).to_arrow()
 
-    def last_ts(self, source: str, symbol: str, timeframe: str) -> datetime | None:
+    def last_ts(
+        self, source: str, symbol: str, timeframe: str, *, version: int | None = None
+    ) -> datetime | None:
         """Open time of the newest stored bar of a series (None when the series is not stored)."""
-        table = self._store.latest("bars")
-        if table is None:
+        if version is None and self._store.latest("bars") is None:
             return None
+        table = self._store.at("bars", version)
         files = self._index(table).filter(
             (pl.col("source") == source) & (pl.col("symbol") == symbol) & (pl.col("timeframe") == timeframe)
         )
@@ -289,20 +336,29 @@ class Lake:
             return dict(found.optimize.compact())
 
     def vacuum(self, table: str = "bars", *, retention_hours: int = 168) -> list[str]:
-        """Delete files no version newer than ``retention_hours`` needs (older versions stop loading)."""
+        """Delete files that no version of the last ``retention_hours`` references, including those an
+        interrupted write left behind; versions older than that window stop loading. Returns the files."""
+        if isinstance(retention_hours, bool) or not isinstance(retention_hours, int) or retention_hours < 0:
+            raise LakeError(f"invalid retention_hours {retention_hours!r}: use a non-negative integer")
         found = self._store.at(check_table_name(table), None)
         with self._write_lock, storage_errors(f"vacuuming {table}"):
-            return list(found.vacuum(retention_hours=retention_hours, dry_run=False))
+            # An explicit short window is the caller's decision, not a mistake to refuse.
+            removed = found.vacuum(
+                retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False, full=True
+            )
+            return list(removed)
 
     def _index(self, table: DeltaTable) -> pl.DataFrame:
         version = table.version()
-        cached = self._indexes.get(version)
+        with self._index_lock:
+            cached = self._indexes.get(version)
         if cached is None:
             with storage_errors("reading the bars file index"):
                 cached = bars_io.file_index(table)
-            self._indexes[version] = cached
-            while len(self._indexes) > 8:
-                self._indexes.popitem(last=False)
+            with self._index_lock:
+                self._indexes[version] = cached
+                while len(self._indexes) > 8:
+                    self._indexes.popitem(last=False)
         return cached
 
 

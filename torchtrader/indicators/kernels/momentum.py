@@ -31,10 +31,14 @@ from torchtrader.indicators.kernels.volatility import _highest, _lowest, _true_r
 _EPSILON = 1e-14
 
 
-def _ratio(numerator: Tensor, denominator: Tensor, zero_when: Tensor) -> Tensor:
-    """``numerator / denominator``, 0 where ``zero_when`` (TA-Lib's division guards)."""
+def _ratio(numerator: Tensor, denominator: Tensor, zero_when: Tensor, times: float = 1.0) -> Tensor:
+    """``times * (numerator / denominator)``, 0 where ``zero_when`` (TA-Lib's division guards).
+
+    The multiplication comes last, in TA-Lib's order, so a ratio of 1 gives exactly ``times``.
+    """
     safe = torch.where(zero_when, torch.ones_like(denominator), denominator)
-    return torch.where(zero_when, torch.zeros_like(numerator), numerator / safe)
+    quotient = numerator / safe
+    return torch.where(zero_when, torch.zeros_like(numerator), quotient * times if times != 1.0 else quotient)
 
 
 def _ma(name: str, x: Tensor, window: Tensor, start: Tensor, matype: int) -> tuple[Tensor, Tensor]:
@@ -54,7 +58,7 @@ def _rsi(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
     avg_gain, first = _wilder(gain, window, start + 1)
     avg_loss, _ = _wilder(loss, window, start + 1)
     total = avg_gain + avg_loss
-    value = _ratio(100.0 * avg_gain, total, total.abs() < _EPSILON)
+    value = _ratio(avg_gain, total, total.abs() < _EPSILON, 100.0)
     return mask_before(value, first), first
 
 
@@ -133,7 +137,10 @@ def stochrsi(
     highest = mask_before(torch.nan_to_num(_highest(torch.nan_to_num(strength), fk)), first + fk - 1)
     lowest = mask_before(torch.nan_to_num(_lowest(torch.nan_to_num(strength), fk)), first + fk - 1)
     scale = (highest - lowest) / 100.0
-    k = _ratio(strength - lowest, scale, scale == 0)
+    # after a flat stretch RSI is constant in exact arithmetic, but its values differ in the last
+    # bits (ours from the blocked scan, TA-Lib's from its loop), and %K of ulp noise is garbage:
+    # a range below 1e-10 RSI points counts as flat, which TA-Lib maps to 0 as well
+    k = _ratio(strength - lowest, scale, scale.abs() < 1e-12)
     d, last = _ma("stochrsi", k, fd, first + fk - 1, fastd_matype)
     return b.out(mask_before(k, last)), b.out(d)
 
@@ -169,11 +176,11 @@ def adx(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> Te
 
     s_plus, s_minus, s_tr = smoothed(plus), smoothed(minus), smoothed(tr)
     tr_ok = s_tr.abs() >= _EPSILON
-    di_plus = _ratio(100.0 * s_plus, s_tr, ~tr_ok)
-    di_minus = _ratio(100.0 * s_minus, s_tr, ~tr_ok)
+    di_plus = _ratio(s_plus, s_tr, ~tr_ok, 100.0)
+    di_minus = _ratio(s_minus, s_tr, ~tr_ok, 100.0)
     di_sum = di_plus + di_minus
     valid = tr_ok & (di_sum.abs() >= _EPSILON) & (t >= nn)
-    dx = _ratio(100.0 * (di_minus - di_plus).abs(), di_sum, ~valid)
+    dx = _ratio((di_minus - di_plus).abs(), di_sum, ~valid, 100.0)
     first = 2 * n - 1
     f = first.unsqueeze(1)
     seed = rolling_sum(dx, n, size) / nf
@@ -214,7 +221,10 @@ def cci(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> Te
     deviation = deviation / nn.to(torch.float64)
     first = n - 1
     spread = -mean_offset
-    value = _ratio(spread, 0.015 * deviation, (spread == 0) | (deviation == 0))
+    # TA-Lib skips a zero spread or deviation; relative to the price, anything within a few ulps is
+    # round-off (e.g. a bar whose high and low straddle the previous typical price symmetrically)
+    tiny = 1e-14 * typical.abs()
+    value = _ratio(spread, 0.015 * deviation, (spread.abs() <= tiny) | (deviation <= tiny))
     return b.out(mask_before(value, first).to(b.dtype))
 
 
@@ -241,7 +251,7 @@ def mfi(high: Tensor, low: Tensor, close: Tensor, volume: Tensor, timeperiod: Pe
         sums.append(torch.where(count == 0, zero, rolling_sum(amount, n, size)))
     pos, neg = sums
     total = pos + neg
-    return b.out(mask_before(_ratio(100.0 * pos, total, total == 0), n))
+    return b.out(mask_before(_ratio(pos, total, total == 0, 100.0), n))
 
 
 def mom(close: Tensor, timeperiod: Period = 10) -> Tensor:
