@@ -20,12 +20,13 @@ from torchtrader.lake import Lake
 def main() -> None:
     console = Console(width=120)
     settings = load_settings()
+    reports = Path("reports").resolve()
     console.rule(f"Torch Trader demo — lake at {settings.lake}")
     summary = pipeline_flow(
         PipelineRequest(
             synthetic_start=datetime(2024, 1, 1, tzinfo=UTC),
             synthetic_end=datetime(2024, 4, 1, tzinfo=UTC),
-            reports_dir=str(Path("reports").resolve()),
+            reports_dir=str(reports),
         )
     )
     lake = Lake.from_settings(settings)
@@ -46,6 +47,9 @@ def main() -> None:
         console.rule(step)
         for line in lines:
             console.print(line)
+    console.rule("next")
+    console.print(f"HTML tearsheets: {reports}/  ·  results: torchtrader sql 'SELECT * FROM backtest_runs'")
+    console.print("try: torchtrader data list · torchtrader strategy list · torchtrader backtest --help")
 
 
 if __name__ == "__main__":

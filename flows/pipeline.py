@@ -12,6 +12,7 @@ from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.backtest import BacktestRequest, DaskOptions, backtest_flow
+from flows.features import FeaturesRequest, features_flow
 from flows.ingest import IngestRequest, ingest_flow
 from flows.sweep import SweepRequest, sweep_flow
 from torchtrader.backtest.config import BacktestConfig
@@ -91,6 +92,11 @@ def pipeline_flow(request: PipelineRequest | None = None) -> dict[str, list[str]
             )
         )
     )
+    features = features_flow(FeaturesRequest(lake=request.lake, dask_address=request.dask.address))
+    summary["features (TA-Lib catalogue on Dask)"] = [
+        f"{features['series']} series, {features['rows']} rows, {len(features['columns'])} columns "
+        f"from bars v{features['bars_version']}: {', '.join(features['columns'])}"
+    ]
     summary["backtests (batched torch engine, ranked by Sharpe)"] = _backtest_lines(
         backtest_flow(
             BacktestRequest(

@@ -85,7 +85,9 @@ def _talib_bbands(close: np.ndarray, timeperiod: int, nbdevup: float, nbdevdn: f
     return np.where(flat, middle, upper), middle, np.where(flat, middle, lower)
 
 
-def _talib_mfi(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, timeperiod: int) -> Any:
+def _talib_mfi(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, timeperiod: int
+) -> Any:
     """TA-Lib MFI, made exact where one side of the window holds no money flow (counted with numpy).
 
     There TA-Lib's running sums keep round-off residues of flows that already left the window, so
@@ -133,7 +135,7 @@ def _cases() -> list[Case]:
             kernels.bbands,
             _talib_bbands,
             ("close",),
-            dict(timeperiod=p, nbdevup=2.0, nbdevdn=1.5),
+            {"timeperiod": p, "nbdevup": 2.0, "nbdevdn": 1.5},
             ("timeperiod",),
         )
         for p in (2, 20, 80)

@@ -40,7 +40,7 @@ from torchtrader.errors import BacktestError
 from torchtrader.strategies.base import Bars, ParamBatch, Strategy, StrategyParams
 from torchtrader.strategies.fence import run_positions
 
-__all__ = ["SimulationOutput", "run_backtest", "run_sweep", "simulate"]
+__all__ = ["SimulationOutput", "run_backtest", "run_sweep", "simulate", "sweep_order"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,15 +90,21 @@ def run_sweep(
     if config.stop_loss is not None or config.take_profit is not None:
         stops = StopIndex(prepared.low, prepared.high)
     workspace = Workspace(min(chunk, len(params)), len(prepared), prepared.device)
-    columns: dict[str, list[float]] = {name: [] for name in Metrics.names()}
-    for start in range(0, len(params), chunk):
-        part = params[start : start + chunk]
+    columns: dict[str, list[float]] = {name: [0.0] * len(params) for name in Metrics.names()}
+    # Neighbouring combos share parameter values, so the indicator rows the bars' memo keeps
+    # (``Bars.memo``, bounded) are reused chunk after chunk; metrics go back to the caller's order.
+    order = sweep_order(params)
+    for start in range(0, len(order), chunk):
+        rows = order[start : start + chunk]
+        part = [params[i] for i in rows]
         batch = ParamBatch.from_params(part, device=prepared.device, dtype=prepared.dtype)
         positions = run_positions(strategy, prepared, batch)
         out = simulate(positions, prepared, config, keep_equity=False, stop_index=stops, workspace=workspace)
         del positions
         for name in Metrics.names():
-            columns[name].extend(out.metrics[name].double().cpu().tolist())
+            column = columns[name]
+            for i, value in zip(rows, out.metrics[name].double().cpu().tolist(), strict=True):
+                column[i] = value
         logger.debug("swept combos %d..%d of %d", start, start + len(part), len(params))
 
     frame = _params_frame(params).with_row_index("combo")
@@ -128,6 +134,31 @@ def run_sweep(
         timeframe=prepared.timeframe,
         lake_version=lake_version,
     )
+
+
+def sweep_order(params: Sequence[StrategyParams]) -> list[int]:
+    """Indices of ``params`` in serpentine order: sorted by the first parameter, the next one running
+    up and down alternately (by rank), so consecutive chunks share most indicator periods and a
+    bounded LRU memo keeps hitting even when a grid's rows outnumber it. Unorderable values
+    (mixed types) keep the caller's order."""
+    if len(params) < 2:
+        return list(range(len(params)))
+    rows = [tuple(p.model_dump().values()) for p in params]
+    try:
+        ranks = [{v: r for r, v in enumerate(sorted(set(column)))} for column in zip(*rows, strict=True)]
+    except TypeError:
+        return list(range(len(params)))
+
+    def key(i: int) -> tuple[int, ...]:
+        out: list[int] = []
+        parity = 0
+        for rank_of, value in zip(ranks, rows[i], strict=True):
+            rank = rank_of[value]
+            out.append(-rank if parity % 2 else rank)
+            parity += rank
+        return tuple(out)
+
+    return sorted(range(len(params)), key=key)
 
 
 def result_of(

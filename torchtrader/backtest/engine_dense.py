@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 BLOCK_ELEMENTS = 1 << 17
+GPU_BLOCK_ELEMENTS = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,9 @@ def curve_and_metrics(
     """Equity-curve metrics per combo (names of metrics.EQUITY_METRICS); the curve goes to ``out``."""
     n_combos, n_bars = fills.cash.shape[0], closes.shape[0]
     dtype, device = closes.dtype, closes.device
-    width = max(256, BLOCK_ELEMENTS // max(n_combos, 1))
+    # Cache blocking pays on CPU; on a GPU, fewer and larger launches win.
+    budget = BLOCK_ELEMENTS if device.type == "cpu" else GPU_BLOCK_ELEMENTS
+    width = max(256, budget // max(n_combos, 1))
     state_buf = torch.empty((n_combos, width), dtype=torch.int64, device=device)
     eq_buf = torch.empty((n_combos, width), dtype=dtype, device=device)
     tmp_buf = torch.empty((n_combos, width), dtype=dtype, device=device)

@@ -7,13 +7,19 @@ each bar's close. Parameters arrive as a ``ParamBatch``: one 1-D tensor per para
 close fills at bar t+1's open.
 
 Rule for authors: ``positions[..., t]`` may use bars[0..t] only. ``torchtrader lookahead`` checks it.
+
+Indicator memo: ``Bars`` carries a bounded, per-object memo (``bars.memo(key, compute)``), so a sweep
+that calls ``positions`` once per chunk of combos computes each distinct indicator row once. The usual
+way in is ``signals.by_unique(periods, kernel, memo=bars, key=("sma", "close"))``. A key must name
+everything the row depends on besides the bars and the parameter value (kernel and input column).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,6 +27,8 @@ import polars as pl
 import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor
+
+from torchtrader.strategies.memo import IndicatorMemo, fingerprint
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,10 @@ class Bars:
 
     ``ts`` holds bar-open times as int64 nanoseconds since the epoch (UTC) in a numpy array, for
     strategies that need calendar logic (multi-timeframe) and for reports.
+
+    Each instance owns an empty indicator memo (not compared, not shown, not pickled): ``slice`` and
+    ``to`` return new bars with a fresh memo, so a prefix never reuses values computed on the full
+    series (the lookahead check relies on that).
     """
 
     open: Tensor
@@ -65,6 +77,9 @@ class Bars:
     ts: np.ndarray[Any, np.dtype[np.int64]]
     symbol: str = ""
     timeframe: str = "1d"
+    _memo: IndicatorMemo = dataclass_field(
+        default_factory=IndicatorMemo, init=False, repr=False, compare=False
+    )
 
     def __len__(self) -> int:
         return int(self.close.shape[-1])
@@ -76,6 +91,34 @@ class Bars:
     @property
     def dtype(self) -> torch.dtype:
         return self.close.dtype
+
+    @property
+    def indicator_memo(self) -> IndicatorMemo:
+        """This object's memo (budget ``max_bytes``, counters ``hits``/``misses``, ``clear()``)."""
+        return self._memo
+
+    def memo(self, key: Hashable, compute: Callable[[], Tensor]) -> Tensor:
+        """``compute()`` once per ``key`` for these exact bars; later calls return the same tensor.
+
+        The result is shared: treat it as read-only. ``key`` must identify the computation (kernel,
+        input column, parameter value), e.g. ``("sma", "close", 20)``.
+        """
+        cached = self.memo_lookup(key)
+        if cached is None:
+            cached = compute()
+            self.memo_store(key, cached)
+        return cached
+
+    def memo_lookup(self, key: Hashable) -> Tensor | None:
+        """The tensor memoised under ``key`` on these bars, or None."""
+        return self._memo.get(self._fingerprint(), key)
+
+    def memo_store(self, key: Hashable, value: Tensor) -> None:
+        """Memoise ``value`` under ``key`` (least recently used rows go when the budget is spent)."""
+        self._memo.put(self._fingerprint(), key, value)
+
+    def _fingerprint(self) -> tuple[object, ...]:
+        return fingerprint(self.open, self.high, self.low, self.close, self.volume)
 
     @classmethod
     def from_frame(

@@ -47,8 +47,11 @@ class DonchianBreakout(Strategy):
         def lowest(n: Tensor) -> Tensor:
             return shift(rolling_min(bars.low, n), 1)
 
-        entry_hi, entry_lo = by_unique(p.entry, highest), by_unique(p.entry, lowest)
-        exit_hi, exit_lo = by_unique(p.exit, highest), by_unique(p.exit, lowest)
+        hi_key, lo_key = ("prev_rolling_max", "high"), ("prev_rolling_min", "low")
+        entry_hi = by_unique(p.entry, highest, memo=bars, key=hi_key)
+        entry_lo = by_unique(p.entry, lowest, memo=bars, key=lo_key)
+        exit_hi = by_unique(p.exit, highest, memo=bars, key=hi_key)
+        exit_lo = by_unique(p.exit, lowest, memo=bars, key=lo_key)
         close = bars.close
         long = events_to_state(close > entry_hi, close < exit_lo, dtype=bars.dtype)
         short = events_to_state(close < entry_lo, close > exit_hi, dtype=bars.dtype)

@@ -40,8 +40,8 @@ class EmaCross(Strategy):
             return self
 
     def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
-        fast = by_unique(p.fast, lambda n: ema(bars.close, n))
-        slow = by_unique(p.slow, lambda n: ema(bars.close, n))
+        fast = by_unique(p.fast, lambda n: ema(bars.close, n), memo=bars, key=("ema", "close"))
+        slow = by_unique(p.slow, lambda n: ema(bars.close, n), memo=bars, key=("ema", "close"))
         return crossover_state(fast, slow)
 
     def warmup(self, params: StrategyParams) -> int:

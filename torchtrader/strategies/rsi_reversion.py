@@ -39,7 +39,7 @@ class RsiReversion(Strategy):
             return self
 
     def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
-        strength = by_unique(p.period, lambda n: rsi(bars.close, n))
+        strength = by_unique(p.period, lambda n: rsi(bars.close, n), memo=bars, key=("rsi", "close"))
         lower = p.lower.to(strength.dtype)[:, None]
         upper = p.upper.to(strength.dtype)[:, None]
         return events_to_state(strength < lower, strength > upper, dtype=bars.dtype)

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from torchtrader.indicators.kernels import sma
 from torchtrader.strategies.base import Bars, ParamBatch, Search, Strategy, StrategyParams
-from torchtrader.strategies.signals import by_unique, crossover_state
+from torchtrader.strategies.signals import crossover_state, unique_rows
 
 
 class SmaCross(Strategy):
@@ -39,8 +39,10 @@ class SmaCross(Strategy):
             return self
 
     def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
-        fast = by_unique(p.fast, lambda n: sma(bars.close, n))
-        slow = by_unique(p.slow, lambda n: sma(bars.close, n))
+        # One memo key for both: a period that is fast in one combo and slow in another is computed once;
+        # unique_rows hands crossover_state the distinct rows, never a [combos, time] copy of them.
+        fast = unique_rows(p.fast, lambda n: sma(bars.close, n), memo=bars, key=("sma", "close"))
+        slow = unique_rows(p.slow, lambda n: sma(bars.close, n), memo=bars, key=("sma", "close"))
         return crossover_state(fast, slow)
 
     def warmup(self, params: StrategyParams) -> int:

@@ -59,7 +59,8 @@ class WeeklyTrend(Strategy):
     def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
         ends, known = completed_weeks(bars.ts)
         device = bars.device
-        daily_up = bars.close > by_unique(p.period, lambda n: sma(bars.close, n))
+        daily_sma = by_unique(p.period, lambda n: sma(bars.close, n), memo=bars, key=("sma", "close"))
+        daily_up = bars.close > daily_sma
         weekly_close = bars.close[torch.from_numpy(ends).to(device)]  # [W]
         weekly_up = weekly_close > by_unique(p.weeks, lambda n: sma(weekly_close, n))  # [combos, W]
         # Column k of ``padded`` is "the trend after k finished weeks": 0 finished weeks → not up.

@@ -125,8 +125,25 @@ def mask_before(value: Tensor, first: Tensor) -> Tensor:
     return torch.where(t < first.unsqueeze(1), torch.full_like(value, math.nan), value)
 
 
+def nan_head_(value: Tensor, first: Tensor) -> Tensor:
+    """In place: NaN where ``t < first`` (per row), on a tensor this kernel just computed."""
+    length = value.shape[-1]
+    for row, f in enumerate(first.tolist()):
+        value[row, : min(max(f, 0), length)] = math.nan
+    return value
+
+
 def zero_before(value: Tensor, first: Tensor) -> Tensor:
-    """Zero where ``t < first`` so invalid (NaN) warm-up values never enter sums."""
+    """Zero where ``t < first`` so invalid (NaN) warm-up values never enter sums.
+
+    A shared ``[1, T]`` series with the same ``first`` for every row stays ``[1, T]``: broadcasting
+    it to ``[B, T]`` here would multiply the memory traffic of everything downstream by B.
+    """
+    if value.shape[0] == 1 and bool((first == first[0]).all()):
+        cut = min(max(int(first[0]), 0), value.shape[-1])
+        out = value.clone()
+        out[:, :cut] = 0.0
+        return out
     t = positions(value.shape[-1], value.device)
     return torch.where(t < first.unsqueeze(1), torch.zeros_like(value), value)
 
@@ -138,15 +155,13 @@ def expand_rows(x: Tensor, size: int) -> Tensor:
 def shift(x: Tensor, lag: Tensor, fill: float = 0.0) -> Tensor:
     """``y[b, t] = x[b, t - lag[b]]`` (``fill`` where ``t < lag``); rows of x may be 1 (shared)."""
     size, length = int(lag.shape[0]), x.shape[-1]
-    out = torch.full((size, length), fill, dtype=x.dtype, device=x.device)
+    out = torch.empty((size, length), dtype=x.dtype, device=x.device)
     shared = x.shape[0] == 1
-    # one vectorised slice per distinct lag: cheaper than an index tensor of B*T int64s
-    for value in torch.unique(lag).tolist():
-        rows = (lag == value).nonzero().squeeze(1)
-        if value >= length:
-            continue
-        source = x[:, : length - value] if shared else x[rows, : length - value]
-        out[rows, value:] = source if not shared else source.expand(rows.numel(), -1)
+    # plain slice copies per row: an index tensor (B*T int64s) or index_put costs far more
+    for row, value in enumerate(lag.tolist()):
+        value = min(max(int(value), 0), length)
+        out[row, :value] = fill
+        out[row, value:] = x[0 if shared else row, : length - value]
     return out
 
 
@@ -163,44 +178,126 @@ def rolling_sum(x: Tensor, window: Tensor, size: int) -> Tensor:
     return torch.cumsum(increments, dim=-1).to(x.dtype)
 
 
-def linear_scan(u: Tensor, decay: Tensor) -> Tensor:
+def linear_scan(u: Tensor, decay: Tensor, *, overwrite: bool = False) -> Tensor:
     """``y[t] = decay * y[t-1] + u[t]`` along the last axis with ``y[-1] = 0``.
 
     ``decay`` is ``[B, 1]`` (per row, constant in time) or ``[B, T]``, values in (0, 1]. Blocked
     closed form instead of a Python loop over T: inside a block of L steps the recursion is
     ``y = P * cumsum(u / P)`` with ``P`` the running product of decays, and block ends form the same
-    recursion on T/L points, solved recursively. L is chosen so that ``P`` never underflows.
+    recursion on T/L points, solved recursively. L is chosen so that ``P`` never underflows. With
+    ``overwrite`` the caller hands over ``u`` and it is reused as the work buffer when possible.
     """
     size, length = u.shape
     if length <= 1:
-        return u.clone()
+        return u if overwrite else u.clone()
     floor = 1e-30 if u.dtype == torch.float64 else 1e-12
     smallest = float(decay.min())
     if smallest <= 0.0:
         raise ValueError("linear_scan needs decays in (0, 1]")
-    block = 64 if smallest >= 1.0 else max(2, min(64, int(math.log(floor) / math.log(smallest))))
+    limit = 64 if smallest >= 1.0 else max(2, min(64, int(math.log(floor) / math.log(smallest))))
+    # a power of two, so a buffer padded to a multiple of 64 (see seeded_smoothing) needs no copy
+    block = 1 << (limit.bit_length() - 1)
     blocks = -(-length // block)
     pad = blocks * block - length
-    uu = torch.nn.functional.pad(u, (0, pad)).reshape(size, blocks, block)
+    if pad == 0 and overwrite and u.is_contiguous():
+        work = u.view(size, blocks, block)
+    else:
+        work = torch.nn.functional.pad(u, (0, pad)).reshape(size, blocks, block)
     if decay.shape[-1] == 1:
         steps = torch.arange(1, block + 1, device=u.device, dtype=u.dtype)
-        prod = (decay.reshape(size, 1, 1) ** steps).expand(size, blocks, block)
+        prod = (decay.reshape(size, 1, 1).to(u.dtype) ** steps).expand(size, blocks, block)
     else:
         dd = torch.nn.functional.pad(decay, (0, pad), value=1.0).reshape(size, blocks, block)
         prod = torch.cumprod(dd, dim=-1)
-    local = prod * torch.cumsum(uu / prod, dim=-1)
+    # in place: divide, prefix-sum, multiply back (each a single pass over the buffer)
+    work.div_(prod).cumsum_(dim=-1).mul_(prod)
     if blocks > 1:
-        ends = local[:, :, -1]
+        ends = work[:, :, -1].clone()
         carry_decay = prod[:, :, -1]
         if float(carry_decay.max()) < 1e-20:
             carry = ends  # older blocks contribute less than float64 resolution
         else:
-            # few points: solve in float64 so float32 inputs cannot underflow the products
-            # decays below 1e-20 carry less than float64 resolution: clamping them keeps products finite
+            # few points: solve in float64 so float32 inputs cannot underflow the products;
+            # decays below 1e-20 carry less than float64 resolution, so clamping them is exact enough
             carry = linear_scan(ends.double(), carry_decay.double().clamp_min(1e-20)).to(u.dtype)
-        previous = torch.nn.functional.pad(carry[:, :-1], (1, 0))
-        local = local + prod * previous.unsqueeze(-1)
-    return local.reshape(size, blocks * block)[:, :length]
+        previous = torch.nn.functional.pad(carry[:, :-1], (1, 0)).unsqueeze(-1)
+        work.addcmul_(prod, previous)
+    return work.reshape(size, blocks * block)[:, :length]
+
+
+def _finite(x: Tensor, start: Tensor) -> Tensor:
+    """``x`` with the warm-up before each row's ``start`` zeroed, only when it holds NaN.
+
+    Values before ``start`` never reach a result (every window and seed starts at or after it),
+    they only must not poison the prefix sums; NaN after ``start`` (bad input) still propagates.
+    """
+    return zero_before(x, start) if bool(torch.isnan(x).any()) else x
+
+
+def _prefix(x: Tensor) -> Tensor:
+    """Float64 prefix sums with a leading 0: ``p[:, t] = sum(x[:, :t])``."""
+    return torch.nn.functional.pad(torch.cumsum(x.to(torch.float64), dim=-1), (1, 0))
+
+
+def window_mean(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean of the last ``window[b]`` values from the first full window on; NaN before.
+
+    Values before ``start`` (per row) are never read. Differences of a float64 prefix sum, written
+    row by row into the result: two passes per row and no [B, T] temporaries.
+    """
+    size, length = int(window.shape[0]), x.shape[-1]
+    clean = _finite(x, start)
+    prefix = _prefix(clean)
+    out = torch.full((size, length), math.nan, dtype=x.dtype, device=x.device)
+    first = start + window - 1
+    shared = prefix.shape[0] == 1
+    for row, (n, f) in enumerate(zip(window.tolist(), first.tolist(), strict=True)):
+        if f >= length:
+            continue
+        p = prefix[0 if shared else row]
+        target = out[row, f:]
+        if x.dtype == torch.float64:
+            torch.sub(p[f + 1 :], p[f + 1 - n : length + 1 - n], out=target)
+            target.div_(n)
+        else:
+            target.copy_((p[f + 1 :] - p[f + 1 - n : length + 1 - n]) / n)
+    return out, first
+
+
+def seeded_smoothing(values: Tensor, window: Tensor, start: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+    """TA-Lib's seeded exponential smoothing, the recursion behind EMA, ATR, RSI and ADX.
+
+    ``y[f] = mean(values[start .. f])`` with ``f = start + window - 1``, then
+    ``y[t] = y[t-1] + alpha * (values[t] - y[t-1])``; NaN before ``f``. ``alpha`` is ``[B]``
+    (2/(n+1) for an EMA, 1/n for Wilder's smoothing).
+    """
+    size, length = int(window.shape[0]), values.shape[-1]
+    clean = _finite(values, start)
+    prefix = _prefix(clean)
+    first = start + window - 1
+    a = alpha.to(values.dtype).unsqueeze(1)
+    padded = -(-length // 64) * 64
+    buffer = torch.zeros((size, padded), dtype=values.dtype, device=values.device)
+    u = buffer[:, :length]
+    torch.mul(clean, a, out=u)
+    rows = expand_rows(prefix, size)
+    # seeds for every row at once (no host round trip per row), written at each row's first index
+    at = first.clamp(max=length - 1) if length else first
+    begin = start.clamp(max=length).unsqueeze(1)
+    seeds = (rows.gather(1, (at + 1).unsqueeze(1)) - rows.gather(1, begin)) / window.unsqueeze(1)
+    identity = [row for row, value in enumerate(alpha.tolist()) if value >= 1.0]
+    for row, f in enumerate(first.tolist()):
+        u[row, : min(f, length)] = 0.0
+    if length:
+        u.scatter_(1, at.unsqueeze(1), torch.where((first < length).unsqueeze(1), seeds.to(u.dtype), 0.0))
+    kept = u[identity].clone() if identity else None
+    decay = torch.where(a < 1.0, 1.0 - a, torch.full_like(a, 0.5))
+    y = linear_scan(buffer, decay, overwrite=True)[:, :length]
+    if kept is not None:  # alpha = 1 (a period of 1): no smoothing at all
+        y[identity] = kept
+    for row, f in enumerate(first.tolist()):
+        y[row, : min(f, length)] = math.nan
+    return y, first
 
 
 def rolling_extreme(x: Tensor, window: Tensor, size: int, largest: bool) -> Tensor:
@@ -217,17 +314,14 @@ def rolling_extreme(x: Tensor, window: Tensor, size: int, largest: bool) -> Tens
     level = x
     top = int(levels.max())
     for k in range(top + 1):
-        rows = (levels == k).nonzero().squeeze(1)
-        if rows.numel():
-            span = 1 << k
-            source = level if level.shape[0] == 1 else level[rows]
-            # level-k value ending at t - w + 2**k covers the window's oldest 2**k values
-            older = shift(
-                source if source.shape[0] == rows.numel() else source.expand(rows.numel(), -1),
-                window[rows] - span,
-                fill,
-            )
-            out[rows] = pick(expand_rows(source, rows.numel()), older)
+        span = 1 << k
+        # one pass per row, written straight into the result: the extreme of the level-k value
+        # ending at t and the one ending at t - w + 2**k (the window's oldest 2**k values)
+        for row in (levels == k).nonzero().squeeze(1).tolist():
+            source = level[0 if level.shape[0] == 1 else row]
+            lag = min(int(window[row]) - span, length)
+            out[row, :lag] = fill
+            pick(source[lag:], source[: length - lag], out=out[row, lag:])
         if k < top:
             step = 1 << k
             if step < length:

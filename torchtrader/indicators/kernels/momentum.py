@@ -17,6 +17,7 @@ from torchtrader.indicators.kernels._core import (
     expand_rows,
     linear_scan,
     mask_before,
+    nan_head_,
     period,
     positions,
     prepare,
@@ -36,9 +37,10 @@ def _ratio(numerator: Tensor, denominator: Tensor, zero_when: Tensor, times: flo
 
     The multiplication comes last, in TA-Lib's order, so a ratio of 1 gives exactly ``times``.
     """
-    safe = torch.where(zero_when, torch.ones_like(denominator), denominator)
-    quotient = numerator / safe
-    return torch.where(zero_when, torch.zeros_like(numerator), quotient * times if times != 1.0 else quotient)
+    quotient = numerator / denominator
+    if times != 1.0:
+        quotient.mul_(times)
+    return quotient.masked_fill_(zero_when, 0.0)
 
 
 def _ma(name: str, x: Tensor, window: Tensor, start: Tensor, matype: int) -> tuple[Tensor, Tensor]:
@@ -50,16 +52,17 @@ def _ma(name: str, x: Tensor, window: Tensor, start: Tensor, matype: int) -> tup
 
 
 def _rsi(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
-    size = int(window.shape[0])
-    x = expand_rows(x, size) if x.shape[0] == 1 else x
-    change = x - shift(x, torch.ones_like(window))
+    # the changes stay [1, T] for a shared series: only the smoothing is per combo
+    change = torch.nn.functional.pad(x[:, 1:] - x[:, :-1], (1, 0))
     change = zero_before(change, start + 1)
     gain, loss = change.clamp_min(0.0), (-change).clamp_min(0.0)
     avg_gain, first = _wilder(gain, window, start + 1)
     avg_loss, _ = _wilder(loss, window, start + 1)
-    total = avg_gain + avg_loss
-    value = _ratio(avg_gain, total, total.abs() < _EPSILON, 100.0)
-    return mask_before(value, first), first
+    # in place: at [B, T] = 100 x 1M every fresh buffer costs 800 MB of page faults
+    total = avg_loss.add_(avg_gain)
+    flat = total.abs() < _EPSILON
+    value = avg_gain.div_(total).mul_(100.0).masked_fill_(flat, 0.0)
+    return nan_head_(value, first), first
 
 
 def rsi(close: Tensor, timeperiod: Period = 14) -> Tensor:
@@ -88,9 +91,10 @@ def macd(
     x = b.series[0]
     slow_ema, first = _ema(x, slow, torch.zeros_like(slow))
     fast_ema, _ = _ema(x, fast, slow - fast)
-    line = mask_before(fast_ema - slow_ema, first)
+    line = nan_head_(fast_ema.sub_(slow_ema), first)
     signal_line, last = _ema(line, signal, first)
-    return b.out(mask_before(line, last)), b.out(signal_line), b.out(mask_before(line - signal_line, last))
+    hist = nan_head_(line - signal_line, last)
+    return b.out(nan_head_(line, last)), b.out(signal_line), b.out(hist)
 
 
 def _fast_k(high: Tensor, low: Tensor, close: Tensor, window: Tensor) -> Tensor:
@@ -254,23 +258,31 @@ def mfi(high: Tensor, low: Tensor, close: Tensor, volume: Tensor, timeperiod: Pe
     return b.out(mask_before(_ratio(pos, total, total == 0, 100.0), n))
 
 
+def _lagged(name: str, close: Tensor, timeperiod: Period, roc: bool) -> Tensor:
+    b = prepare(name, [close], [timeperiod])
+    n = period(name, "timeperiod", timeperiod, b)
+    x, length = b.series[0], b.length
+    out = torch.full((b.size, length), float("nan"), dtype=x.dtype, device=x.device)
+    for row, lag in enumerate(n.tolist()):
+        if lag >= length:
+            continue
+        now, old = x[0 if x.shape[0] == 1 else row, lag:], x[0 if x.shape[0] == 1 else row, :-lag]
+        if roc:  # TA-Lib: ((now / old) - 1) * 100, and 0 where the old close is 0
+            safe = torch.where(old == 0, torch.ones_like(old), old)
+            out[row, lag:] = torch.where(old == 0, torch.zeros_like(now), (now / safe - 1.0) * 100.0)
+        else:
+            torch.sub(now, old, out=out[row, lag:])
+    return b.out(out)
+
+
 def mom(close: Tensor, timeperiod: Period = 10) -> Tensor:
     """Momentum ``close - close[t - timeperiod]`` (TA-Lib MOM); NaN for ``timeperiod`` bars."""
-    b = prepare("mom", [close], [timeperiod])
-    n = period("mom", "timeperiod", timeperiod, b)
-    x = expand_rows(b.series[0], b.size)
-    return b.out(mask_before(x - shift(b.series[0], n), n))
+    return _lagged("mom", close, timeperiod, roc=False)
 
 
 def roc(close: Tensor, timeperiod: Period = 10) -> Tensor:
     """Rate of change in percent (TA-Lib ROC, 0 where the old close is 0); NaN for ``timeperiod`` bars."""
-    b = prepare("roc", [close], [timeperiod])
-    n = period("roc", "timeperiod", timeperiod, b)
-    x = expand_rows(b.series[0], b.size)
-    old = shift(b.series[0], n)
-    safe = torch.where(old == 0, torch.ones_like(old), old)
-    value = torch.where(old == 0, torch.zeros_like(x), (x / safe - 1.0) * 100.0)
-    return b.out(mask_before(value, n))
+    return _lagged("roc", close, timeperiod, roc=True)
 
 
 def willr(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> Tensor:
@@ -278,8 +290,10 @@ def willr(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> 
     b = prepare("willr", [high, low, close], [timeperiod])
     n = period("willr", "timeperiod", timeperiod, b, minimum=2)
     highest, lowest = _highest(b.series[0], n), _lowest(b.series[1], n)
-    scale = (highest - lowest) / -100.0
-    return b.out(_ratio(highest - b.series[2], scale, scale == 0))
+    # in place on the fresh buffers: (lowest - highest) / 100 is exactly (highest - lowest) / -100
+    scale = lowest.sub_(highest).div_(100.0)
+    flat = scale == 0
+    return b.out(highest.sub_(b.series[2]).div_(scale).masked_fill_(flat, 0.0))
 
 
 def obv(close: Tensor, volume: Tensor) -> Tensor:

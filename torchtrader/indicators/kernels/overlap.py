@@ -13,63 +13,70 @@ from torch import Tensor
 from torchtrader.indicators.kernels._core import (
     Period,
     expand_rows,
-    linear_scan,
     mask_before,
     period,
     positions,
     prepare,
     rolling_sum,
     scalar,
+    seeded_smoothing,
     shift,
+    window_mean,
     zero_before,
 )
 
 
 def _sma(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
-    size = int(window.shape[0])
-    total = rolling_sum(zero_before(x, start), window, size)
-    first = start + window - 1
-    return mask_before(total / window.unsqueeze(1).to(x.dtype), first), first
+    return window_mean(x, window, start)
 
 
 def _ema(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
     """TA-Lib's EMA: seeded with the SMA of the first ``window`` valid values, then k = 2/(n+1)."""
-    size, length = int(window.shape[0]), x.shape[-1]
-    seed, first = _sma(x, window, start)
-    alpha = (2.0 / (window.to(x.dtype) + 1.0)).unsqueeze(1)
-    t = positions(length, x.device)
-    f = first.unsqueeze(1)
-    clean = zero_before(x, start)
-    u = torch.where(t == f, torch.nan_to_num(seed, nan=0.0), alpha * clean)
-    u = torch.where(t < f, torch.zeros_like(u), u)
-    decay = (1.0 - alpha).expand(size, 1)
-    if bool((decay > 0).all()):
-        y = linear_scan(u, decay)
-    else:  # period 1 (k = 1): the average is the series itself
-        y = torch.where(decay > 0, linear_scan(u, decay.clamp_min(1e-3)), u)
-    return mask_before(y, first), first
+    return seeded_smoothing(x, window, start, 2.0 / (window.to(torch.float64) + 1.0))
+
+
+# the WMA's running sum restarts from an exact value every this many bars
+_WMA_RESTART = 1024
+
+
+def _weighted_at(x: Tensor, window: Tensor, start: Tensor, where: Tensor) -> Tensor:
+    """Exact WMA numerators sum_k (n - k) * x[t - k] at positions ``where`` ([B, K] int64)."""
+    rows = expand_rows(x, int(window.shape[0])).to(torch.float64)
+    total = torch.zeros(where.shape, dtype=torch.float64, device=x.device)
+    for k in range(int(window.max())):
+        index = where - k
+        usable = (k < window.unsqueeze(1)) & (index >= start.unsqueeze(1))
+        values = torch.gather(rows, 1, index.clamp_min(0))
+        weight = (window.unsqueeze(1) - k).to(torch.float64)
+        total += torch.where(usable, weight * values, torch.zeros_like(values))
+    return total
 
 
 def _wma(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
-    """Linear weights n..1 (newest heaviest) over n(n+1)/2, updated like TA-Lib's running sums.
+    """Linear weights n..1 (newest heaviest) over n(n+1)/2, as TA-Lib.
 
-    The weighted sum obeys N[t] = N[t-1] + n*x[t] - S[t-1] (S = plain window sum), a cumulative sum
-    of bounded increments; this keeps magnitudes near n^2*|x| instead of T^2*|x|.
+    The weighted sum obeys N[t] = N[t-1] + n*x[t] - S[t-1] (S = plain window sum): a cumulative sum
+    of bounded increments, restarted from an exactly computed N every 1024 bars so that round-off
+    cannot drift on long series.
     """
-    size = int(window.shape[0])
+    size, length = int(window.shape[0]), x.shape[-1]
     clean = zero_before(x, start).to(torch.float64)
     n = window.to(torch.float64).unsqueeze(1)
     plain = rolling_sum(clean, window, size)
     first = start + window - 1
-    t = positions(x.shape[-1], x.device)
+    t = positions(length, x.device)
     f = first.unsqueeze(1)
-    # first full window directly: sum over i of (i - start + 1) * x[i] for i in [start, first]
-    ramp = (t - start.unsqueeze(1) + 1).clamp_min(0).to(torch.float64)
-    weighted_head = rolling_sum(ramp * clean, window, size)
     increment = n * clean - shift(plain, torch.ones_like(window))
-    increment = torch.where(t == f, weighted_head, increment)
     increment = torch.where(t < f, torch.zeros_like(increment), increment)
-    numerator = torch.cumsum(increment, dim=-1)
+    blocks = -(-length // _WMA_RESTART)
+    anchors = torch.arange(blocks, device=x.device).unsqueeze(0) * _WMA_RESTART
+    anchors = torch.where(anchors < f, f.clamp_max(length - 1), anchors).expand(size, blocks)
+    exact = _weighted_at(x, window, start, anchors)
+    valid = anchors >= f
+    increment = increment.scatter(1, anchors, torch.where(valid, exact, increment.gather(1, anchors)))
+    pad = blocks * _WMA_RESTART - length
+    padded = torch.nn.functional.pad(increment, (0, pad)).reshape(size, blocks, _WMA_RESTART)
+    numerator = torch.cumsum(padded, dim=-1).reshape(size, -1)[:, :length]
     out = (numerator / (n * (n + 1.0) / 2.0)).to(x.dtype)
     return mask_before(out, first), first
 
@@ -124,22 +131,32 @@ def _stddev(x: Tensor, mean: Tensor, window: Tensor, start: Tensor) -> Tensor:
     TA-Lib computes sqrt(E[x^2] - mean^2) with exact-ish sequential running sums. A cumulative-sum
     version of that formula drifts by ~1e-8 in the variance on index-level prices, which is visible
     in the bands of short, quiet windows; so windows up to 64 bars sum (x - mean)^2 directly
-    (O(B*T*n)), and longer windows (large variance, negligible drift) use running sums. A constant
+    (O(B*T*n)), and longer windows (large variance, small relative drift) use running sums. A constant
     window is detected exactly and gets a zero deviation (TA-Lib returns round-off noise there).
     """
     size, length = int(window.shape[0]), x.shape[-1]
     clean = zero_before(x, start).to(torch.float64)
     n = window.unsqueeze(1).to(torch.float64)
-    center = mean.to(torch.float64)
-    if int(window.max()) <= _DIRECT_STDDEV_MAX:
-        rows = expand_rows(clean, size)
+    variance = torch.empty((size, length), dtype=torch.float64, device=x.device)
+    direct = window <= _DIRECT_STDDEV_MAX
+    if bool(direct.any()):
+        rows = direct.nonzero().squeeze(1)
+        values = expand_rows(clean, size)[rows]
+        center = mean[rows].to(torch.float64)
         squares = torch.zeros_like(center)
-        for lag in range(min(int(window.max()), length)):
-            term = (rows[:, : length - lag] - center[:, lag:]) ** 2
-            squares[:, lag:] += torch.where(window.unsqueeze(1) > lag, term, torch.zeros_like(term))
-        variance = squares / n
-    else:
-        variance = rolling_sum(clean**2, window, size) / n - center**2
+        short = window[rows].unsqueeze(1)
+        for lag in range(min(int(window[rows].max()), length)):
+            term = (values[:, : length - lag] - center[:, lag:]) ** 2
+            squares[:, lag:] += torch.where(short > lag, term, torch.zeros_like(term))
+        variance[rows] = squares / n[rows]
+    if not bool(direct.all()):
+        rows = (~direct).nonzero().squeeze(1)
+        # long windows: running sums for both moments, so they drift together (TA-Lib's scheme)
+        values = expand_rows(clean, size)[rows]
+        count = n[rows]
+        first_moment = rolling_sum(values, window[rows], rows.numel()) / count
+        second_moment = rolling_sum(values**2, window[rows], rows.numel()) / count
+        variance[rows] = second_moment - first_moment**2
     moved = (clean != shift(clean, torch.ones_like(window))).to(torch.float64)
     constant = rolling_sum(moved, window - 1, size) == 0
     # TA-Lib's zero guard: a variance below 1e-14 is a zero deviation

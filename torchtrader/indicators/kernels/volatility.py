@@ -10,22 +10,20 @@ from torch import Tensor
 
 from torchtrader.indicators.kernels._core import (
     Period,
-    linear_scan,
-    mask_before,
+    nan_head_,
     period,
-    positions,
     prepare,
     rolling_extreme,
-    rolling_sum,
+    seeded_smoothing,
 )
 
 
 def _highest(x: Tensor, window: Tensor) -> Tensor:
-    return mask_before(rolling_extreme(x, window, int(window.shape[0]), largest=True), window - 1)
+    return nan_head_(rolling_extreme(x, window, int(window.shape[0]), largest=True), window - 1)
 
 
 def _lowest(x: Tensor, window: Tensor) -> Tensor:
-    return mask_before(rolling_extreme(x, window, int(window.shape[0]), largest=False), window - 1)
+    return nan_head_(rolling_extreme(x, window, int(window.shape[0]), largest=False), window - 1)
 
 
 def rolling_max(close: Tensor, timeperiod: Period = 30) -> Tensor:
@@ -70,28 +68,14 @@ def _wilder(values: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tens
 
     ``y = (y_prev * (n - 1) + v) / n`` — an EMA with k = 1/n, the recursion of ATR and RSI.
     """
-    size, length = int(window.shape[0]), values.shape[-1]
-    t = positions(length, values.device)
-    clean = torch.where(t < start.unsqueeze(1), torch.zeros_like(values), values)
-    first = start + window - 1
-    f = first.unsqueeze(1)
-    n = window.to(values.dtype).unsqueeze(1)
-    seed = rolling_sum(clean, window, size) / n
-    u = torch.where(t == f, seed, clean / n)
-    u = torch.where(t < f, torch.zeros_like(u), u)
-    decay = ((n - 1.0) / n).expand(size, 1)
-    if bool((decay > 0).all()):
-        y = linear_scan(u, decay)
-    else:  # n = 1: no smoothing
-        y = torch.where(decay > 0, linear_scan(u, decay.clamp_min(0.5)), u)
-    return mask_before(y, first), first
+    return seeded_smoothing(values, window, start, 1.0 / window.to(torch.float64))
 
 
 def _atr(high: Tensor, low: Tensor, close: Tensor, window: Tensor) -> Tensor:
-    tr = _true_range(high, low, close)
-    if tr.shape[0] != window.shape[0]:
-        tr = tr.expand(int(window.shape[0]), -1)
+    tr = _true_range(high, low, close)  # [1, T] for a shared series: smoothing broadcasts it
     smoothed, _ = _wilder(tr, window, torch.ones_like(window))
+    if not bool((window == 1).any()):
+        return smoothed
     # TA-Lib: a period of 1 is the plain true range
     return torch.where((window == 1).unsqueeze(1), tr, smoothed)
 
