@@ -63,10 +63,12 @@ def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return best, result
 
 
-def run(bars: int, windows: int, device: str, repeat: int) -> list[dict[str, Any]]:
+def run(
+    bars: int, windows: int, device: str, repeat: int, kernels: list[str] = KERNELS
+) -> list[dict[str, Any]]:
     data = _bars(bars)
     rows = []
-    for name in KERNELS:
+    for name in kernels:
         twin = TWINS[name]
         params = _params(name, windows)
         arrays = [data[i] for i in twin.inputs]
@@ -153,9 +155,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/indicators.md"))
+    parser.add_argument("--kernels", default=",".join(KERNELS), help="comma-separated subset")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the per-core figure)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     bars, windows, repeat = (100_000, 20, 1) if args.quick else (args.bars, args.windows, args.repeat)
-    rows = run(bars, windows, args.device, repeat)
+    rows = run(bars, windows, args.device, repeat, args.kernels.split(","))
     if not args.quick:
         write_markdown(rows, bars, windows, args.device, args.out)
         print(f"wrote {args.out}")

@@ -7,6 +7,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Properties run the same examples on every machine: CI failures reproduce, and a noisy 2-core box
+# never turns example generation time into a failure.
+settings.register_profile("torchtrader", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "torchtrader"))
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="torchtrader-tests-"))
 for _key, _value in {

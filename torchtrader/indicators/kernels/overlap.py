@@ -19,11 +19,11 @@ from torchtrader.indicators.kernels._core import (
     prepare,
     rolling_sum,
     scalar,
-    seeded_smoothing,
     shift,
     window_mean,
     zero_before,
 )
+from torchtrader.indicators.kernels._scan import seeded_smoothing
 
 
 def _sma(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:

@@ -14,8 +14,8 @@ from torchtrader.indicators.kernels._core import (
     period,
     prepare,
     rolling_extreme,
-    seeded_smoothing,
 )
+from torchtrader.indicators.kernels._scan import seeded_smoothing
 
 
 def _highest(x: Tensor, window: Tensor) -> Tensor:
