@@ -63,3 +63,18 @@ def test_unknown_symbol_and_bad_dates_are_one_line(cli: Any) -> None:
     bad_date = cli("ingest", "synthetic", "--start", "yesterday")
     assert bad_date.code != 0
     assert bad_date.err.strip() == "error: --start: 'yesterday' is not an ISO-8601 date or datetime"
+
+
+def test_data_docs_builds_great_expectations_html(cli: Any, tmp_path: Any) -> None:
+    assert (
+        cli(
+            "ingest", "synthetic", "--symbol", "BTC/USDT", "--start", "2024-01-01", "--end", "2024-01-05"
+        ).code
+        == 0
+    )
+    built = cli("data", "docs", "--out", str(tmp_path / "docs"))
+    assert built.code == 0, built.err
+    index = tmp_path / "docs"
+    html = next(index.rglob("index.html"))
+    assert str(html) == built.out.strip()
+    assert "torchtrader-bars" in html.read_text()
