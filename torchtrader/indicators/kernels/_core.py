@@ -172,7 +172,7 @@ def expand_rows(x: Tensor, size: int) -> Tensor:
 def shift(x: Tensor, lag: Tensor, fill: float = 0.0) -> Tensor:
     """``y[b, t] = x[b, t - lag[b]]`` (``fill`` where ``t < lag``); rows of x may be 1 (shared)."""
     size, length = int(lag.shape[0]), x.shape[-1]
-    out = torch.empty((size, length), dtype=x.dtype, device=x.device)
+    out = empty((size, length), x.dtype, x.device)
     shared = x.shape[0] == 1
     # plain slice copies per row: an index tensor (B*T int64s) or index_put costs far more
     for row, value in enumerate(lag.tolist()):
@@ -265,10 +265,11 @@ def window_mean(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tenso
     size, length = int(window.shape[0]), x.shape[-1]
     clean = _finite(x, start)
     prefix = _prefix(clean)
-    out = torch.full((size, length), math.nan, dtype=x.dtype, device=x.device)
+    out = empty((size, length), x.dtype, x.device)
     first = start + window - 1
     shared = prefix.shape[0] == 1
     for row, (n, f) in enumerate(zip(window.tolist(), first.tolist(), strict=True)):
+        out[row, : min(f, length)] = math.nan
         if f >= length:
             continue
         p = prefix[0 if shared else row]
@@ -290,7 +291,7 @@ def rolling_extreme(x: Tensor, window: Tensor, size: int, largest: bool) -> Tens
     pick = torch.maximum if largest else torch.minimum
     length = x.shape[-1]
     levels = torch.floor(torch.log2(window.to(torch.float64))).to(torch.int64)
-    out = torch.empty((size, length), dtype=x.dtype, device=x.device)
+    out = empty((size, length), x.dtype, x.device)
     fill = -math.inf if largest else math.inf
     level = x
     top = int(levels.max())

@@ -23,7 +23,7 @@ from torchtrader.indicators.kernels._core import empty, linear_scan, zero_before
 
 # block length: long enough that the per-row GEMM runs at BLAS speed, short enough that its
 # K flops per output stay below the cost of the memory traffic
-_BLOCK = 16
+_BLOCK = 32
 
 
 def _matrices(alpha: Tensor, dtype: torch.dtype) -> Tensor:
@@ -46,60 +46,98 @@ def _fade_length(decay: float, length: int) -> int:
     return min(length, int(math.log(1e-18) / math.log(decay)) + 2)
 
 
+class Smoother:
+    """The blocked scan of one ``[1, T]`` or ``[B, T]`` input, prepared for all rows, run row by row.
+
+    ``scan(row, dest)`` writes the unseeded ``z`` of a row into a ``[T]`` buffer, ``seed(row, dest)``
+    turns a ``z`` into TA-Lib's seeded smoothing in place. Row by row, callers combine results while
+    they are hot in cache and reuse one scratch row instead of allocating [B, T] temporaries.
+    """
+
+    def __init__(self, values: Tensor, window: Tensor, start: Tensor, alpha: Tensor) -> None:
+        length = values.shape[-1]
+        dtype, device = values.dtype, values.device
+        self.length, self.window, self.start = length, window.tolist(), start.tolist()
+        self.first = (start + window - 1).tolist()
+        self.shared = values.shape[0] == 1
+        if self.shared and len(set(self.start)) > 1 and bool(torch.isnan(values).any()):
+            # warm-up NaN of a shared series ends at different bars per row: zero it row by row
+            values, self.shared = values.expand(len(self.start), -1), False
+        self.decay = (1.0 - alpha.to(torch.float64)).tolist()
+        self.matrices = _matrices(alpha, dtype).to(device)
+        blocks = -(-length // _BLOCK)
+        self.values, self.block_decay = values, (self.matrices[:, _BLOCK, _BLOCK - 1 :]).to(torch.float64)
+        if self.shared:
+            clean = zero_before(values, start) if bool(torch.isnan(values).any()) else values
+            # the block inputs with the carry column: [blocks, K + 1], shared by every row
+            self.augmented = torch.zeros((blocks, _BLOCK + 1), dtype=dtype, device=device)
+            _fill(self.augmented, clean[0], 0)
+            last = self.matrices[:, :_BLOCK, _BLOCK - 1]  # [B, K]: weight of each input in the block end
+            ends = torch.mm(self.augmented[:, :_BLOCK], last.T).T
+            self.carries = _carries(ends, self.block_decay)
+        else:
+            # per-row inputs: one reused block buffer, filled and scanned row by row in scan()
+            # (values before the row's start zeroed: warm-up NaN of a chained kernel)
+            clean = values
+            self.augmented = torch.empty((blocks, _BLOCK + 1), dtype=dtype, device=device)
+        self.clean = clean
+
+    def scan(self, row: int, dest: Tensor) -> None:
+        """``dest[t] = z[t]``: the recursion from bar 0 with a zero start, one GEMM."""
+        length = self.length
+        work = self.augmented
+        blocks, full = work.shape[0], length // _BLOCK
+        if self.shared:
+            carries = self.carries[row]
+        else:
+            _fill(work, self.values[row], self.start[row])
+            ends = torch.mv(work[:, :_BLOCK], self.matrices[row, :_BLOCK, _BLOCK - 1]).unsqueeze(0)
+            carries = _carries(ends, self.block_decay[row : row + 1])[0]
+        work[:, _BLOCK] = carries
+        if full:
+            torch.mm(work[:full], self.matrices[row], out=dest[: full * _BLOCK].view(full, _BLOCK))
+        if full < blocks:
+            tail = torch.mm(work[full:], self.matrices[row])
+            dest[full * _BLOCK :] = tail[0, : length - full * _BLOCK]
+
+    def seed(self, row: int, dest: Tensor) -> None:
+        """In place on a row's ``z``: TA-Lib's SMA seed at the row's first bar, NaN before it."""
+        n, s, f, d = self.window[row], self.start[row], self.first[row], self.decay[row]
+        if f >= self.length:
+            dest.fill_(math.nan)
+            return
+        series = self.clean[0 if self.shared else row]
+        seed = series[s : f + 1].sum(dtype=torch.float64) / n
+        delta = seed - dest[f].to(torch.float64)
+        reach = _fade_length(d, self.length - f)
+        steps = torch.arange(reach, dtype=torch.float64, device=dest.device)
+        dest[f : f + reach] += (delta * d**steps).to(dest.dtype)
+        dest[:f] = math.nan
+
+
 def seeded_smoothing(values: Tensor, window: Tensor, start: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
-    """TA-Lib's seeded exponential smoothing, the recursion behind EMA, ATR, RSI and ADX.
+    """TA-Lib's seeded exponential smoothing, the recursion behind EMA, ATR, RSI and MACD.
 
     ``y[f] = mean(values[start .. f])`` with ``f = start + window - 1``, then
     ``y[t] = y[t-1] + alpha * (values[t] - y[t-1])``; NaN before ``f``. ``alpha`` is ``[B]``
     (2/(n+1) for an EMA, 1/n for Wilder's smoothing), values ``[1, T]`` (shared) or ``[B, T]``.
     """
     size, length = int(window.shape[0]), values.shape[-1]
-    dtype, device = values.dtype, values.device
     first = start + window - 1
-    out = empty((size, length), dtype, device)
+    out = empty((size, length), values.dtype, values.device)
     if length == 0:
         return out, first
-    shared = values.shape[0] == 1
-    blocks, full = -(-length // _BLOCK), length // _BLOCK
-    matrices = _matrices(alpha, dtype).to(device)
-    decay = (1.0 - alpha.to(torch.float64)).to(device)
-    if shared:
-        clean = zero_before(values, start) if bool(torch.isnan(values).any()) else values
-        # the block inputs with the carry column: [1, blocks, K + 1], shared by every row
-        augmented = torch.zeros((1, blocks, _BLOCK + 1), dtype=dtype, device=device)
-        _fill(augmented[0], clean[0], 0)
-    else:
-        # one row each, written straight from the input (no [B, T] temporaries: they cost page
-        # faults), values before each row's start zeroed: they are warm-up NaN of a chained kernel
-        clean = values
-        augmented = empty((size, blocks, _BLOCK + 1), dtype, device)
-        for row, s in enumerate(start.tolist()):
-            _fill(augmented[row], values[row], s)
-    # block-end values from a zero carry, then the carry recursion over blocks
-    last = matrices[:, :_BLOCK, _BLOCK - 1]  # [B, K]: weight of each block input in the block's end
-    if shared:
-        ends = torch.mm(augmented[0, :, :_BLOCK], last.T).T
-    else:
-        ends = torch.bmm(augmented[:, :, :_BLOCK], last.unsqueeze(-1)).squeeze(-1)
-    block_decay = (decay**_BLOCK).clamp_min(1e-20).unsqueeze(1)
-    carries = linear_scan(ends.to(torch.float64), block_decay).to(dtype)
-    carries = torch.nn.functional.pad(carries[:, :-1], (1, 0))
-    done: dict[float, int] = {}
-    alphas = alpha.tolist()
+    smoother = Smoother(values, window, start, alpha)
     for row in range(size):
-        if shared and alphas[row] in done:
-            out[row].copy_(out[done[alphas[row]]])
-            continue
-        work = augmented[0 if shared else row]
-        work[:, _BLOCK] = carries[row]
-        if full:
-            torch.mm(work[:full], matrices[row], out=out[row, : full * _BLOCK].view(full, _BLOCK))
-        if full < blocks:
-            tail = torch.mm(work[full:], matrices[row])
-            out[row, full * _BLOCK :] = tail[0, : length - full * _BLOCK]
-        done[alphas[row]] = row
-    _seed(out, clean, window, start, first, decay)
+        smoother.scan(row, out[row])
+        smoother.seed(row, out[row])
     return out, first
+
+
+def _carries(ends: Tensor, block_decay: Tensor) -> Tensor:
+    """The carry into each block: the recursion over block ends (float64), shifted by one block."""
+    carries = linear_scan(ends.to(torch.float64), block_decay.clamp_min(1e-20)).to(ends.dtype)
+    return torch.nn.functional.pad(carries[:, :-1], (1, 0))
 
 
 def _fill(work: Tensor, series: Tensor, start: int) -> None:
@@ -115,21 +153,3 @@ def _fill(work: Tensor, series: Tensor, start: int) -> None:
     work[: cut // _BLOCK, :_BLOCK] = 0.0
     if cut // _BLOCK < work.shape[0]:
         work[cut // _BLOCK, : cut % _BLOCK] = 0.0
-
-
-def _seed(out: Tensor, clean: Tensor, window: Tensor, start: Tensor, first: Tensor, decay: Tensor) -> None:
-    """In place: replace the scan's value at each row's seed bar by TA-Lib's SMA seed, NaN before it."""
-    length = out.shape[-1]
-    shared = clean.shape[0] == 1
-    rows = zip(window.tolist(), start.tolist(), first.tolist(), decay.tolist(), strict=True)
-    for row, (n, s, f, d) in enumerate(rows):
-        if f >= length:
-            out[row] = math.nan
-            continue
-        series = clean[0 if shared else row]
-        seed = series[s : f + 1].sum(dtype=torch.float64) / n
-        delta = seed - out[row, f].to(torch.float64)
-        reach = _fade_length(d, length - f)
-        steps = torch.arange(reach, dtype=torch.float64, device=out.device)
-        out[row, f : f + reach] += (delta * d**steps).to(out.dtype)
-        out[row, :f] = math.nan

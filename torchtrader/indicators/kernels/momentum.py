@@ -6,6 +6,7 @@ shapes follow the package conventions (see ``_core``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -14,10 +15,10 @@ from torch import Tensor
 from torchtrader.errors import ConfigError
 from torchtrader.indicators.kernels._core import (
     Period,
+    empty,
     expand_rows,
     linear_scan,
     mask_before,
-    nan_head_,
     period,
     positions,
     prepare,
@@ -25,8 +26,9 @@ from torchtrader.indicators.kernels._core import (
     shift,
     zero_before,
 )
+from torchtrader.indicators.kernels._scan import Smoother, seeded_smoothing
 from torchtrader.indicators.kernels.overlap import _ema, _sma
-from torchtrader.indicators.kernels.volatility import _highest, _lowest, _true_range, _wilder
+from torchtrader.indicators.kernels.volatility import _highest, _lowest, _true_range, extreme_levels
 
 # TA-Lib treats |x| < 1e-14 as zero in its ratio guards (TA_IS_ZERO)
 _EPSILON = 1e-14
@@ -52,17 +54,36 @@ def _ma(name: str, x: Tensor, window: Tensor, start: Tensor, matype: int) -> tup
 
 
 def _rsi(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
+    """RSI as ``100 * avg(gain) / avg(|change|)``, row by row.
+
+    Wilder smoothing is linear, so TA-Lib's ``avg_gain + avg_loss`` is the smoothing of ``|change|``
+    (equal up to round-off); the 100 rides on the gains. Each row is finished while it is in cache,
+    with one reused scratch row: no [B, T] temporaries.
+    """
     # the changes stay [1, T] for a shared series: only the smoothing is per combo
     change = torch.nn.functional.pad(x[:, 1:] - x[:, :-1], (1, 0))
     change = zero_before(change, start + 1)
-    gain, loss = change.clamp_min(0.0), (-change).clamp_min(0.0)
-    avg_gain, first = _wilder(gain, window, start + 1)
-    avg_loss, _ = _wilder(loss, window, start + 1)
-    # in place: at [B, T] = 100 x 1M every fresh buffer costs 800 MB of page faults
-    total = avg_loss.add_(avg_gain)
-    flat = total.abs() < _EPSILON
-    value = avg_gain.div_(total).mul_(100.0).masked_fill_(flat, 0.0)
-    return nan_head_(value, first), first
+    alpha = 1.0 / window.to(torch.float64)
+    gains = Smoother(change.clamp_min(0.0).mul_(100.0), window, start + 1, alpha)
+    totals = Smoother(change.abs(), window, start + 1, alpha)
+    size, length = int(window.shape[0]), x.shape[-1]
+    out = empty((size, length), x.dtype, x.device)
+    total = torch.empty(length, dtype=x.dtype, device=x.device)
+    flat = torch.empty(length, dtype=torch.bool, device=x.device)
+    first = (start + window).tolist()
+    for row in range(size if length else 0):
+        value = out[row]
+        gains.scan(row, value)
+        gains.seed(row, value)
+        totals.scan(row, total)
+        totals.seed(row, total)
+        value.div_(total)
+        f = min(first[row], length)
+        # flat stretches (a zero denominator) are rare: look for them before masking
+        if f < length and float(total[f:].min()) < _EPSILON:
+            torch.lt(total.abs_(), _EPSILON, out=flat)
+            value.masked_fill_(flat, 0.0)
+    return out, start + window
 
 
 def rsi(close: Tensor, timeperiod: Period = 14) -> Tensor:
@@ -88,13 +109,33 @@ def macd(
     slow_in = period("macd", "slowperiod", slowperiod, b, minimum=2)
     signal = period("macd", "signalperiod", signalperiod, b, minimum=1)
     fast, slow = torch.minimum(fast_in, slow_in), torch.maximum(fast_in, slow_in)
-    x = b.series[0]
-    slow_ema, first = _ema(x, slow, torch.zeros_like(slow))
-    fast_ema, _ = _ema(x, fast, slow - fast)
-    line = nan_head_(fast_ema.sub_(slow_ema), first)
-    signal_line, last = _ema(line, signal, first)
-    hist = nan_head_(line - signal_line, last)
-    return b.out(nan_head_(line, last)), b.out(signal_line), b.out(hist)
+    x, size, length = b.series[0], b.size, b.length
+    last = (slow + signal - 2).tolist()
+    slow_s = Smoother(x, slow, torch.zeros_like(slow), 2.0 / (slow.to(torch.float64) + 1.0))
+    fast_s = Smoother(x, fast, slow - fast, 2.0 / (fast.to(torch.float64) + 1.0))
+    line = empty((size, length), x.dtype, x.device)
+    scratch = torch.empty(length, dtype=x.dtype, device=x.device)
+    # one fast period on a shared series (the usual sweep over slow/signal): one fast scan for all
+    common = fast_s.shared and bool((fast == fast[0]).all())
+    fast_z = torch.empty(length, dtype=x.dtype, device=x.device) if common else None
+    if fast_z is not None and length:
+        fast_s.scan(0, fast_z)
+    for row in range(size if length else 0):
+        slow_s.scan(row, scratch)
+        slow_s.seed(row, scratch)
+        if fast_z is not None:
+            line[row].copy_(fast_z)
+        else:
+            fast_s.scan(row, line[row])
+        fast_s.seed(row, line[row])
+        line[row].sub_(scratch)
+    signal_line, _ = seeded_smoothing(line, signal, slow - 1, 2.0 / (signal.to(torch.float64) + 1.0))
+    hist = empty((size, length), x.dtype, x.device)
+    for row in range(size if length else 0):
+        torch.sub(line[row], signal_line[row], out=hist[row])
+        line[row, : last[row]] = math.nan
+        hist[row, : last[row]] = math.nan
+    return b.out(line), b.out(signal_line), b.out(hist)
 
 
 def _fast_k(high: Tensor, low: Tensor, close: Tensor, window: Tensor) -> Tensor:
@@ -262,8 +303,9 @@ def _lagged(name: str, close: Tensor, timeperiod: Period, roc: bool) -> Tensor:
     b = prepare(name, [close], [timeperiod])
     n = period(name, "timeperiod", timeperiod, b)
     x, length = b.series[0], b.length
-    out = torch.full((b.size, length), float("nan"), dtype=x.dtype, device=x.device)
+    out = empty((b.size, length), x.dtype, x.device)
     for row, lag in enumerate(n.tolist()):
+        out[row, : min(lag, length)] = math.nan
         if lag >= length:
             continue
         now, old = x[0 if x.shape[0] == 1 else row, lag:], x[0 if x.shape[0] == 1 else row, :-lag]
@@ -289,11 +331,41 @@ def willr(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> 
     """Williams %R in [-100, 0] (TA-Lib WILLR, 0 on a flat window); NaN for ``timeperiod - 1`` bars."""
     b = prepare("willr", [high, low, close], [timeperiod])
     n = period("willr", "timeperiod", timeperiod, b, minimum=2)
+    if all(series.shape[0] == 1 for series in b.series):
+        return b.out(_willr_rows(b.series[0][0], b.series[1][0], b.series[2][0], n))
     highest, lowest = _highest(b.series[0], n), _lowest(b.series[1], n)
     # in place on the fresh buffers: (lowest - highest) / 100 is exactly (highest - lowest) / -100
     scale = lowest.sub_(highest).div_(100.0)
     flat = scale == 0
     return b.out(highest.sub_(b.series[2]).div_(scale).masked_fill_(flat, 0.0))
+
+
+def _willr_rows(high: Tensor, low: Tensor, close: Tensor, window: Tensor) -> Tensor:
+    """WILLR of one shared series for every window, row by row from shared sparse tables.
+
+    Each row is finished in two reused scratch rows (no [B, T] temporaries). A window of w bars is
+    the extreme of two overlapping level-k windows, k = floor(log2 w).
+    """
+    length = high.shape[-1]
+    ks = [n.bit_length() - 1 for n in window.tolist()]
+    top = max(ks)
+    highs, lows = extreme_levels(high, top, largest=True), extreme_levels(low, top, largest=False)
+    out = empty((len(ks), length), high.dtype, high.device)
+    highest, scale = torch.empty_like(high), torch.empty_like(high)
+    flat = torch.empty(length, dtype=torch.bool, device=high.device)
+    for row, (n, k) in enumerate(zip(window.tolist(), ks, strict=True)):
+        lag = min(n - (1 << k), length)  # bars before `lag` are warm-up (lag <= n - 1): NaN below
+        h, lo = highs[k], lows[k]
+        torch.maximum(h[lag:], h[: length - lag], out=highest[lag:])
+        torch.minimum(lo[lag:], lo[: length - lag], out=scale[lag:])
+        # TA-Lib divides by (highest - lowest) / -100 and outputs 0 on a flat window;
+        # (lowest - highest) / 100 is exactly that
+        scale.sub_(highest).div_(100.0)
+        value = out[row]
+        torch.sub(highest, close, out=value).div_(scale)
+        value.masked_fill_(torch.eq(scale, 0.0, out=flat), 0.0)
+        value[: min(n - 1, length)] = math.nan
+    return out
 
 
 def obv(close: Tensor, volume: Tensor) -> Tensor:

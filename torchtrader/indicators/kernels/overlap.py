@@ -7,21 +7,20 @@ index, so the indicators that chain averages share one implementation of each.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
+from torchtrader.indicators.kernels import _segments as segments
 from torchtrader.indicators.kernels._core import (
     Period,
-    expand_rows,
+    empty,
     mask_before,
     period,
-    positions,
     prepare,
-    rolling_sum,
     scalar,
-    shift,
     window_mean,
-    zero_before,
 )
 from torchtrader.indicators.kernels._scan import seeded_smoothing
 
@@ -35,50 +34,39 @@ def _ema(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
     return seeded_smoothing(x, window, start, 2.0 / (window.to(torch.float64) + 1.0))
 
 
-# the WMA's running sum restarts from an exact value every this many bars
-_WMA_RESTART = 1024
-
-
-def _weighted_at(x: Tensor, window: Tensor, start: Tensor, where: Tensor) -> Tensor:
-    """Exact WMA numerators sum_k (n - k) * x[t - k] at positions ``where`` ([B, K] int64)."""
-    rows = expand_rows(x, int(window.shape[0])).to(torch.float64)
-    total = torch.zeros(where.shape, dtype=torch.float64, device=x.device)
-    for k in range(int(window.max())):
-        index = where - k
-        usable = (k < window.unsqueeze(1)) & (index >= start.unsqueeze(1))
-        values = torch.gather(rows, 1, index.clamp_min(0))
-        weight = (window.unsqueeze(1) - k).to(torch.float64)
-        total += torch.where(usable, weight * values, torch.zeros_like(values))
-    return total
-
-
 def _wma(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
     """Linear weights n..1 (newest heaviest) over n(n+1)/2, as TA-Lib.
 
-    The weighted sum obeys N[t] = N[t-1] + n*x[t] - S[t-1] (S = plain window sum): a cumulative sum
-    of bounded increments, restarted from an exactly computed N every 1024 bars so that round-off
-    cannot drift on long series.
+    With prefix sums P1 (values) and P2 (values times local time) the weighted window sum is
+    ``N[t] = G[t+1] - G[t+1-n] + n * P1[t+1]`` where ``G[q] = P2[q] - (q - 1) * P1[q]``: three
+    slices of shared segment tables per window (see ``_segments``), no pass per weight.
     """
     size, length = int(window.shape[0]), x.shape[-1]
-    clean = zero_before(x, start).to(torch.float64)
-    n = window.to(torch.float64).unsqueeze(1)
-    plain = rolling_sum(clean, window, size)
     first = start + window - 1
-    t = positions(length, x.device)
-    f = first.unsqueeze(1)
-    increment = n * clean - shift(plain, torch.ones_like(window))
-    increment = torch.where(t < f, torch.zeros_like(increment), increment)
-    blocks = -(-length // _WMA_RESTART)
-    anchors = torch.arange(blocks, device=x.device).unsqueeze(0) * _WMA_RESTART
-    anchors = torch.where(anchors < f, f.clamp_max(length - 1), anchors).expand(size, blocks)
-    exact = _weighted_at(x, window, start, anchors)
-    valid = anchors >= f
-    increment = increment.scatter(1, anchors, torch.where(valid, exact, increment.gather(1, anchors)))
-    pad = blocks * _WMA_RESTART - length
-    padded = torch.nn.functional.pad(increment, (0, pad)).reshape(size, blocks, _WMA_RESTART)
-    numerator = torch.cumsum(padded, dim=-1).reshape(size, -1)[:, :length]
-    out = (numerator / (n * (n + 1.0) / 2.0)).to(x.dtype)
-    return mask_before(out, first), first
+    out = empty((size, length), x.dtype, x.device)
+    if length == 0:
+        return out, first
+    lookback = int(window.max())
+    tables = segments.build(x, start, lookback, weighted=True, squares=False)
+    for row, (n, f) in enumerate(zip(window.tolist(), first.tolist(), strict=True)):
+        table = tables[0 if len(tables) == 1 else row]
+        weighted, sums = table.weighted, table.sums
+        assert weighted is not None
+        # the centre c shifts every value of the window by c and the weighted mean by exactly c
+        scale = 1.0 / (n * (n + 1) / 2.0)
+
+        def compute(part: slice, dests: list[Tensor]) -> None:
+            dest = dests[0]
+            # three passes over the row: G[t+1] - G[t+1-n], + n * P1[t+1], then c + N / den
+            work = dest if dest.dtype == torch.float64 else torch.empty_like(dest, dtype=torch.float64)
+            top = segments.at(weighted, lookback, 0)[part]  # noqa: B023
+            torch.sub(top, segments.at(weighted, lookback, n)[part], out=work)  # noqa: B023
+            work.add_(segments.at(sums, lookback, 0)[part], alpha=n)  # noqa: B023
+            torch.add(table.centre[part], work, alpha=scale, out=dest)  # noqa: B023
+
+        segments.apply([out[row]], table.count, compute)
+        out[row, : min(f, length)] = math.nan
+    return out, first
 
 
 def sma(close: Tensor, timeperiod: Period = 30) -> Tensor:
@@ -121,47 +109,68 @@ def tema(close: Tensor, timeperiod: Period = 30) -> Tensor:
     return b.out(mask_before(3.0 * e1 - 3.0 * e2 + e3, f3))
 
 
-# up to this window length the deviation is summed directly (two-pass, exact to round-off)
-_DIRECT_STDDEV_MAX = 64
+_BAND_SEGMENT = 128
 
 
-def _stddev(x: Tensor, mean: Tensor, window: Tensor, start: Tensor) -> Tensor:
-    """Population standard deviation of each window around its precomputed SMA.
+def _bands(x: Tensor, window: Tensor, up: list[float], down: list[float]) -> tuple[Tensor, Tensor, Tensor]:
+    """SMA and population deviation bands, row by row from shared segment tables.
 
-    TA-Lib computes sqrt(E[x^2] - mean^2) with exact-ish sequential running sums. A cumulative-sum
-    version of that formula drifts by ~1e-8 in the variance on index-level prices, which is visible
-    in the bands of short, quiet windows; so windows up to 64 bars sum (x - mean)^2 directly
-    (O(B*T*n)), and longer windows (large variance, small relative drift) use running sums. A constant
-    window is detected exactly and gets a zero deviation (TA-Lib returns round-off noise there).
+    TA-Lib takes ``sqrt(E[x^2] - mean^2)`` from running sums; on values centred per segment the
+    same formula is exact to ~1e-13 (no cancellation against the price level). TA-Lib's guard is
+    kept (a variance below 1e-14 is a zero deviation), and a window whose values are all equal is
+    detected exactly (no changes between neighbours) and gets 0 where TA-Lib returns round-off noise.
     """
     size, length = int(window.shape[0]), x.shape[-1]
-    clean = zero_before(x, start).to(torch.float64)
-    n = window.unsqueeze(1).to(torch.float64)
-    variance = torch.empty((size, length), dtype=torch.float64, device=x.device)
-    direct = window <= _DIRECT_STDDEV_MAX
-    if bool(direct.any()):
-        rows = direct.nonzero().squeeze(1)
-        values = expand_rows(clean, size)[rows]
-        center = mean[rows].to(torch.float64)
-        squares = torch.zeros_like(center)
-        short = window[rows].unsqueeze(1)
-        for lag in range(min(int(window[rows].max()), length)):
-            term = (values[:, : length - lag] - center[:, lag:]) ** 2
-            squares[:, lag:] += torch.where(short > lag, term, torch.zeros_like(term))
-        variance[rows] = squares / n[rows]
-    if not bool(direct.all()):
-        rows = (~direct).nonzero().squeeze(1)
-        # long windows: running sums for both moments, so they drift together (TA-Lib's scheme)
-        values = expand_rows(clean, size)[rows]
-        count = n[rows]
-        first_moment = rolling_sum(values, window[rows], rows.numel()) / count
-        second_moment = rolling_sum(values**2, window[rows], rows.numel()) / count
-        variance[rows] = second_moment - first_moment**2
-    moved = (clean != shift(clean, torch.ones_like(window))).to(torch.float64)
-    constant = rolling_sum(moved, window - 1, size) == 0
-    # TA-Lib's zero guard: a variance below 1e-14 is a zero deviation
-    keep = (variance >= 1e-14) & ~constant
-    return torch.where(keep, variance, torch.zeros_like(variance)).sqrt().to(x.dtype)
+    outs = [empty((size, length), x.dtype, x.device) for _ in range(3)]
+    if length == 0:
+        return outs[0], outs[1], outs[2]
+    # tables per size class (lookback = next power of two >= n): the round-off of a prefix
+    # difference grows with the table's span, and short, quiet windows need the smallest span
+    classes = [max(8, 1 << (n - 1).bit_length()) for n in window.tolist()]
+    tables = {
+        c: segments.build(x, torch.zeros_like(window), c, weighted=False, squares=True, segment=_BAND_SEGMENT)
+        for c in set(classes)
+    }
+    # float64 round-off of E[x^2] - mean^2 over a table span is below 1e-12 * max(x)^2
+    levels = (x.to(torch.float64).abs().nan_to_num(0.0).amax(dim=1) ** 2 * 1e-10).tolist()
+    for row, n in enumerate(window.tolist()):
+        lookback = classes[row]
+        noise = levels[0 if x.shape[0] == 1 else row]
+        table = tables[lookback][0 if x.shape[0] == 1 else row]
+        sums, squares, moves = table.sums, table.squares, table.moves
+        assert squares is not None and moves is not None
+
+        def compute(part: slice, dests: list[Tensor]) -> None:
+            upper, middle, lower = dests
+            wide = middle.dtype == torch.float64
+            mean = middle if wide else torch.empty_like(middle, dtype=torch.float64)
+
+            def at(table: Tensor, lag: int) -> Tensor:
+                return segments.at(table, lookback, lag, _BAND_SEGMENT)  # noqa: B023
+
+            torch.sub(at(sums, 0)[part], at(sums, n)[part], out=mean)  # noqa: B023
+            mean.div_(n)  # noqa: B023
+            variance = torch.sub(at(squares, 0)[part], at(squares, n)[part])  # noqa: B023
+            variance.div_(n).addcmul_(mean, mean, value=-1.0)  # noqa: B023
+            variance.masked_fill_(variance < 1e-14, 0.0)
+            # a constant window leaves round-off far below this; only such candidates are checked
+            # for changes between neighbours (an exact count), not every window
+            candidates = (variance < noise).nonzero()  # noqa: B023
+            if candidates.numel():
+                i, j = candidates[:, 0], candidates[:, 1]
+                changes = at(moves, 0)[part][i, j] - at(moves, n - 1)[part][i, j]  # noqa: B023
+                variance[i[changes == 0], j[changes == 0]] = 0.0
+            deviation = variance.sqrt_()
+            mean.add_(table.centre[part])  # noqa: B023
+            if not wide:
+                middle.copy_(mean)
+            torch.add(mean, deviation, alpha=up[row], out=upper)  # noqa: B023
+            torch.add(mean, deviation, alpha=-down[row], out=lower)  # noqa: B023
+
+        segments.apply([o[row] for o in outs], table.count, compute, _BAND_SEGMENT)
+        for o in outs:
+            o[row, : min(n - 1, length)] = math.nan
+    return outs[0], outs[1], outs[2]
 
 
 def bbands(
@@ -177,8 +186,9 @@ def bbands(
     b = prepare("bbands", [close], [timeperiod, *(v for v in (nbdevup, nbdevdn) if isinstance(v, Tensor))])
     n = period("bbands", "timeperiod", timeperiod, b)
     up, dn = scalar("bbands", "nbdevup", nbdevup, b), scalar("bbands", "nbdevdn", nbdevdn, b)
-    start = torch.zeros_like(n)
-    middle, _ = _sma(b.series[0], n, start)
-    deviation = _stddev(b.series[0], middle, n, start)
-    upper, lower = middle + up * deviation, middle - dn * deviation
+    if up.shape[0] != b.size:
+        up = up.expand(b.size, 1)
+    if dn.shape[0] != b.size:
+        dn = dn.expand(b.size, 1)
+    upper, middle, lower = _bands(b.series[0], n, up[:, 0].tolist(), dn[:, 0].tolist())
     return b.out(upper), b.out(middle), b.out(lower)

@@ -18,6 +18,20 @@ from torchtrader.indicators.kernels._core import (
 from torchtrader.indicators.kernels._scan import seeded_smoothing
 
 
+def extreme_levels(x: Tensor, top: int, largest: bool) -> list[Tensor]:
+    """Sparse table of a ``[T]`` series: level k holds the extreme of the 2**k values ending at t
+    (of the values so far before bar 2**k)."""
+    pick = torch.maximum if largest else torch.minimum
+    levels = [x]
+    for k in range(top):
+        step, level = 1 << k, levels[-1]
+        nxt = level.clone()
+        if step < x.shape[-1]:
+            pick(level[step:], level[:-step], out=nxt[step:])
+        levels.append(nxt)
+    return levels
+
+
 def _highest(x: Tensor, window: Tensor) -> Tensor:
     return nan_head_(rolling_extreme(x, window, int(window.shape[0]), largest=True), window - 1)
 
