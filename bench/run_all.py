@@ -17,7 +17,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ROOT / "docs" / "benchmarks"
-ORDER = ["lake", "validation", "indicators", "features", "backtest"]
+ORDER = ["lake", "validation", "sources", "indicators", "features", "strategies", "backtest"]
 
 
 def assemble() -> Path:
