@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -34,3 +38,34 @@ for _key in [k for k in os.environ if k.startswith("TORCHTRADER_") and k != "TOR
 def lake_uri(tmp_path: Path) -> str:
     """A fresh, empty local lake root for one test."""
     return str(tmp_path / "lake")
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """What one `torchtrader …` invocation did: exit code, stdout, stderr."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
+    """The real console entry point in-process (the installed script's error handling), on a lake:
+    ``run_cli(lake_uri, "data", "list", "--json")``."""
+    from torchtrader.cli import main
+
+    def run(lake: str, *args: str) -> CliRun:
+        capsys.readouterr()
+        try:
+            main(["--lake", lake, *args])
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        captured = capsys.readouterr()
+        return CliRun(code, captured.out, captured.err)
+
+    return run

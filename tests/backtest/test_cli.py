@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,17 +17,9 @@ import pytest
 
 from torchtrader.backtest.backtrader_engine import run_backtrader
 from torchtrader.backtest.config import BacktestConfig
-from torchtrader.cli import main
 from torchtrader.lake import Lake
 from torchtrader.lake.schema import to_canonical_bars
 from torchtrader.strategies import Bars, load_strategy, parse_params
-
-
-@dataclass(frozen=True)
-class CliRun:
-    code: int
-    out: str
-    err: str
 
 
 def sample_frame() -> pl.DataFrame:
@@ -47,16 +39,9 @@ def filled_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], filled_lake: str) -> Any:
-    def run(*args: str, lake: str = filled_lake) -> CliRun:
-        capsys.readouterr()
-        try:
-            main(["--lake", lake, *args])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        return CliRun(code, captured.out, captured.err)
+def cli(run_cli: Callable[..., Any], filled_lake: str) -> Any:
+    def run(*args: str, lake: str = filled_lake) -> Any:
+        return run_cli(lake, *args)
 
     return run
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -89,32 +88,10 @@ def ref() -> ModuleType:
     return module
 
 
-@dataclass(frozen=True)
-class CliRun:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], lake_uri: str) -> Callable[..., CliRun]:
+def cli(run_cli: Callable[..., Any], lake_uri: str) -> Callable[..., Any]:
     """The real console entry point in-process (same error handling), against a temp lake."""
-    from torchtrader.cli import main
-
-    def run(*args: str) -> CliRun:
-        capsys.readouterr()
-        try:
-            main(["--lake", lake_uri, *args])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        return CliRun(code, captured.out, captured.err)
-
-    return run
+    return functools.partial(run_cli, lake_uri)
 
 
 @pytest.fixture(scope="session")
