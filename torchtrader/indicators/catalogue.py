@@ -245,14 +245,16 @@ def compute_features(bars: pl.DataFrame, feature_set: FeatureSet) -> pl.DataFram
         columns: dict[str, Any] = {k: series[k] for k in keys}
         columns["ts"] = series["ts"]
         for spec in feature_set.features:
-            columns.update(spec.compute(series))
+            # warm-up NaN becomes null: the idiomatic "no value" for polars, DuckDB SQL and the lake;
+            # converted while building each column, not in a second pass over the finished frame
+            for column, values in spec.compute(series).items():
+                columns[column] = pl.Series(column, values, dtype=pl.Float64, nan_to_null=True)
         frames.append(pl.DataFrame(columns))
     if not frames:
         return pl.DataFrame(
             {k: bars[k] for k in [*keys, "ts"]}
             | {c: pl.Series(c, [], pl.Float64) for c in feature_set.columns}
         )
-    result = pl.concat(frames, how="vertical")
+    result = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
     logger.debug("computed %d feature columns on %d series", len(feature_set.columns), len(frames))
-    # warm-up NaN becomes null: the idiomatic "no value" for polars, DuckDB SQL and the lake
-    return result.with_columns(pl.col(feature_set.columns).cast(pl.Float64).fill_nan(None))
+    return result

@@ -26,6 +26,16 @@ FEATURES_TABLE = "features"
 FEATURES_KEY = ("source", "symbol", "timeframe", "ts")
 FEATURES_PARTITION = ("source", "timeframe", "symbol")
 
+# glibc malloc settings for LocalCluster worker processes (read once, at process start). Dask's
+# default pre-spawn MALLOC_TRIM_THRESHOLD_=65536 also freezes glibc's mmap threshold at 128 KiB, so
+# every TA-Lib output array (800 KB for 100k bars) is a fresh mmap: ~7,700 page faults and ~12 ms
+# of kernel time per 20-feature symbol, a third of the work. Keeping arrays up to 16 MiB on the
+# heap and trimming only past 64 MiB of free top recycles them instead (measured: 35 -> 22 ms).
+WORKER_MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(16 * 2**20),
+    "MALLOC_TRIM_THRESHOLD_": str(64 * 2**20),
+}
+
 DEFAULT_FEATURES = FeatureSet.of(
     {"function": "SMA", "params": {"timeperiod": 20}},
     {"function": "EMA", "params": {"timeperiod": 20}},
@@ -63,7 +73,10 @@ def series_features(
 
 @contextmanager
 def dask_client(address: str | None, workers: int) -> Iterator[Any]:
-    """A ``distributed.Client``: to the scheduler at ``address``, else a fresh LocalCluster."""
+    """A ``distributed.Client``: to the scheduler at ``address``, else a fresh LocalCluster.
+
+    A LocalCluster's workers get ``WORKER_MALLOC_ENV`` (see there); a remote cluster keeps its own.
+    """
     from distributed import Client, LocalCluster
 
     if address:
@@ -76,9 +89,15 @@ def dask_client(address: str | None, workers: int) -> Iterator[Any]:
         finally:
             client.close()  # type: ignore[no-untyped-call]
         return
-    cluster = LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-    )
+    import dask
+
+    # pre-spawn-environ (not Nanny(env=...)): malloc reads these before any Python code runs
+    with dask.config.set(
+        {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC_ENV.items()}
+    ):
+        cluster = LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
     with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
 
