@@ -69,3 +69,11 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
         return CliRun(code, captured.out, captured.err)
 
     return run
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Prefect-layer tests run last. Their session-scoped harness keeps a real API server thread
+    alive until the session ends, and that thread's use of the global ``random`` module trips
+    Hypothesis' determinism checks in any property test that would run after it."""
+    flows_dir = Path(__file__).parent / "flows"
+    items.sort(key=lambda item: flows_dir in item.path.parents)
