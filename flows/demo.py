@@ -6,6 +6,8 @@ server is configured (PREFECT_API_URL); with none, Prefect's ephemeral API is us
 
 from __future__ import annotations
 
+import logging
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +20,10 @@ from torchtrader.lake import Lake
 
 
 def main() -> None:
+    # Dask narrates every cluster start and stop at INFO; the demo's story is the pipeline's.
+    # The env var reaches worker processes too; the logger call covers an already-imported dask.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     console = Console(width=120)
     settings = load_settings()
     reports = Path("reports").resolve()
