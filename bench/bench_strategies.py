@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from arch.data import sp500
 
 from torchtrader.strategies import Bars, ParamBatch, builtin_strategies, grid, run_positions
+from torchtrader.testing.market import sample_bars, sample_frame
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "strategies.md"
 
@@ -41,21 +41,7 @@ def best_of(repeats: int, action: Callable[[], Any]) -> float:
 
 
 def load_bars() -> Bars:
-    frame = sp500.load()
-    ts = frame.index.values.astype("datetime64[ns]").astype(np.int64)
-
-    def column(name: str) -> torch.Tensor:
-        return torch.from_numpy(frame[name].to_numpy(dtype=np.float64).copy())
-
-    return Bars(
-        open=column("Open"),
-        high=column("High"),
-        low=column("Low"),
-        close=column("Close"),
-        volume=column("Volume"),
-        ts=ts,
-        symbol="SPX",
-    )
+    return sample_bars("SPX")
 
 
 def main() -> None:
@@ -86,7 +72,7 @@ def main() -> None:
             warnings.simplefilter("ignore")
             import vectorbt as vbt
 
-            close = sp500.load()["Close"]
+            close = sample_frame("SPX").to_pandas().set_index("ts")["close"]
             fast_w = [p.model_dump()["fast"] for p in combos]
             slow_w = [p.model_dump()["slow"] for p in combos]
 

@@ -7,34 +7,25 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import arch.data.sp500
-import polars as pl
 import pytest
 
 from torchtrader.backtest.backtrader_engine import run_backtrader
 from torchtrader.backtest.config import BacktestConfig
 from torchtrader.lake import Lake
-from torchtrader.lake.schema import to_canonical_bars
 from torchtrader.strategies import Bars, load_strategy, parse_params
+from torchtrader.testing.market import sample_frame
 
-
-def sample_frame() -> pl.DataFrame:
-    raw = arch.data.sp500.load().loc["2016-01-01":"2018-12-31"]
-    frame = pl.from_pandas(raw.reset_index()).rename(
-        {"Date": "ts", "Open": "open", "High": "high", "Low": "low", "Close": "close", "Volume": "volume"}
-    )
-    frame = frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
-    return to_canonical_bars(frame, source="sample", symbol="SPX", timeframe="1d")
+SPX_2016_2018 = ("SPX", date(2016, 1, 1), date(2018, 12, 31))
 
 
 @pytest.fixture(scope="module")
 def filled_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
     uri = str(tmp_path_factory.mktemp("cli") / "lake")
-    Lake(uri).upsert_bars(sample_frame())
+    Lake(uri).upsert_bars(sample_frame(*SPX_2016_2018))
     return uri
 
 
@@ -67,7 +58,7 @@ def test_backtest_json_follows_the_contract(cli: Any, filled_lake: str, tmp_path
     cls = load_strategy("sma_cross")
     config = BacktestConfig(fee=0.001, slippage_bps=5)
     oracle = run_backtrader(
-        cls(), Bars.from_frame(sample_frame()), parse_params(cls, ["fast=5", "slow=20"]), config
+        cls(), Bars.from_frame(sample_frame(*SPX_2016_2018)), parse_params(cls, ["fast=5", "slow=20"]), config
     )
     assert doc["final_equity"] == pytest.approx(oracle.final_equity, rel=1e-6)
     assert len(doc["trades"]) == len(oracle.trades)

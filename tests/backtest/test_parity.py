@@ -4,11 +4,10 @@ trade for trade on real S&P 500 data (arch.data.sp500, 2014–2018), for every b
 from __future__ import annotations
 
 import math
+from datetime import date
 from typing import Any, ClassVar
 
-import arch.data.sp500
 import numpy as np
-import polars as pl
 import pytest
 import torch
 from torch import Tensor
@@ -17,9 +16,9 @@ from torchtrader.backtest.backtrader_engine import run_backtrader
 from torchtrader.backtest.config import BacktestConfig
 from torchtrader.backtest.engine import run_backtest
 from torchtrader.backtest.results import BacktestResult, Metrics
-from torchtrader.lake.schema import to_canonical_bars
 from torchtrader.strategies import Bars, builtin_strategies, load_strategy, parse_params
 from torchtrader.strategies.base import ParamBatch, Strategy, StrategyParams
+from torchtrader.testing.market import sample_bars
 
 COSTS = BacktestConfig(initial_cash=100_000.0, fee=0.001, slippage_bps=5)
 BUILTINS = sorted(builtin_strategies())
@@ -38,12 +37,7 @@ ALTERNATIVES: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def sp500() -> Bars:
-    raw = arch.data.sp500.load().loc["2014-01-01":"2018-12-31"]
-    frame = pl.from_pandas(raw.reset_index()).rename(
-        {"Date": "ts", "Open": "open", "High": "high", "Low": "low", "Close": "close", "Volume": "volume"}
-    )
-    frame = frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
-    return Bars.from_frame(to_canonical_bars(frame, source="sample", symbol="SPX", timeframe="1d"))
+    return sample_bars("SPX", date(2014, 1, 1), date(2018, 12, 31))
 
 
 def assert_same_run(vector: BacktestResult, oracle: BacktestResult) -> None:

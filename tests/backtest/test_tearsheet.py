@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
-import arch.data.sp500
 import polars as pl
 import pytest
 
@@ -13,18 +13,13 @@ from torchtrader.backtest.backtrader_engine import run_backtrader
 from torchtrader.backtest.config import BacktestConfig
 from torchtrader.backtest.results import BacktestResult
 from torchtrader.backtest.tearsheet import SECTION_IDS, monthly_returns, write_tearsheet
-from torchtrader.lake.schema import to_canonical_bars
 from torchtrader.strategies import Bars, load_strategy
+from torchtrader.testing import market
 
 
 @pytest.fixture(scope="module")
 def sample_frame() -> pl.DataFrame:
-    raw = arch.data.sp500.load().loc["2016-01-01":"2018-12-31"]
-    frame = pl.from_pandas(raw.reset_index()).rename(
-        {"Date": "ts", "Open": "open", "High": "high", "Low": "low", "Close": "close", "Volume": "volume"}
-    )
-    frame = frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
-    return to_canonical_bars(frame, source="sample", symbol="SPX", timeframe="1d")
+    return market.sample_frame("SPX", date(2016, 1, 1), date(2018, 12, 31))
 
 
 @pytest.fixture(scope="module")

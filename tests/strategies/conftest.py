@@ -44,24 +44,9 @@ def bars_from() -> Callable[..., Bars]:
 @pytest.fixture(scope="session")
 def spx() -> Bars:
     """Real daily S&P 500 bars 1999–2018 (5031 rows) from the arch package."""
-    from arch.data import sp500
+    from torchtrader.testing.market import sample_bars
 
-    frame = sp500.load()
-    ts = frame.index.values.astype("datetime64[ns]").astype(np.int64)
-
-    def column(name: str) -> torch.Tensor:
-        return torch.from_numpy(frame[name].to_numpy(dtype=np.float64).copy())
-
-    return Bars(
-        open=column("Open"),
-        high=column("High"),
-        low=column("Low"),
-        close=column("Close"),
-        volume=column("Volume"),
-        ts=ts,
-        symbol="SPX",
-        timeframe="1d",
-    )
+    return sample_bars("SPX")
 
 
 @pytest.fixture(scope="session")
@@ -97,23 +82,9 @@ def cli(run_cli: Callable[..., Any], lake_uri: str) -> Callable[..., Any]:
 @pytest.fixture(scope="session")
 def spx_frame() -> Any:
     """The S&P 500 sample as a canonical bars frame (source "sample", symbol "SPX", 1d)."""
-    import polars as pl
-    from arch.data import sp500
+    from torchtrader.testing.market import sample_frame
 
-    from torchtrader.lake import to_canonical_bars
-
-    frame = sp500.load()
-    raw = pl.DataFrame(
-        {
-            "ts": pl.Series(frame.index.values.astype("datetime64[us]")).dt.replace_time_zone("UTC"),
-            **{
-                name.lower(): frame[name].to_numpy(dtype=np.float64)
-                for name in ("Open", "High", "Low", "Close")
-            },
-            "volume": frame["Volume"].to_numpy(dtype=np.float64),
-        }
-    )
-    return to_canonical_bars(raw, source="sample", symbol="SPX", timeframe="1d")
+    return sample_frame("SPX")
 
 
 @pytest.fixture
