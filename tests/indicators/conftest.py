@@ -6,7 +6,7 @@ its TA-Lib twin (``torchtrader.indicators.parity.TWINS``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,7 +174,21 @@ def all_cases() -> list[Case]:
     return CASES
 
 
+# kernel tests run on both implementations: the compiled CPU loops (what CPU users get) and the
+# torch path (what CUDA runs), each against TA-Lib
+BACKENDS = ("compiled", "torch")
+
+
+@pytest.fixture(autouse=True)
+def kernel_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    name = getattr(request, "param", "auto")
+    with kernels.backend(name):
+        yield name
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.path.name.startswith("test_kernel"):
+        metafunc.parametrize("kernel_backend", BACKENDS, indirect=True)
     if "case" in metafunc.fixturenames:
         metafunc.parametrize("case", CASES, ids=[c.id for c in CASES])
     if "period_case" in metafunc.fixturenames:

@@ -142,9 +142,14 @@ def test_kernels_keep_float32_and_do_not_touch_inputs() -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-def test_cuda_results_equal_cpu_results(sp500: Any, all_cases: list[Any]) -> None:
+def test_cuda_results_equal_cpu_results(sp500: Any, all_cases: list[Any], kernel_backend: str) -> None:
+    """CUDA runs the torch path: equal to the CPU torch path to 1e-12, to the compiled CPU loops
+    (a different algorithm) within the TA-Lib parity tolerance."""
+    rtol = 1e-12 if kernel_backend == "torch" else 1e-9
     for case in all_cases:
         cpu = as_arrays(case.kernel(*sp500.tensors(case.inputs), **case.params))
-        gpu = as_arrays(case.kernel(*(t.cuda() for t in sp500.tensors(case.inputs)), **case.params))
+        with kernels.backend("auto"):
+            gpu = as_arrays(case.kernel(*(t.cuda() for t in sp500.tensors(case.inputs)), **case.params))
+        scale = float(np.nanmax(np.abs(sp500.close)))
         for a, b in zip(gpu, cpu, strict=True):
-            assert discrepancy(a, b, rtol=1e-12) is None, case.id
+            assert discrepancy(a, b, rtol=rtol, scale=scale if rtol > 1e-12 else 0.0) is None, case.id

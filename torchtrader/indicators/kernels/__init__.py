@@ -5,8 +5,12 @@ or a 1-D int64 tensor ``[B]`` (one per parameter combination). The result is ``[
 batched and ``[B, T]`` otherwise; warm-up bars are NaN exactly where TA-Lib's output is NaN, and a
 period longer than the series gives all NaN (so prefixes of a series never raise). Periods below
 TA-Lib's minimum raise ``ConfigError``.
+
+CPU tensors run compiled loops of TA-Lib's recurrences, other devices the torch implementation;
+``backend("torch")`` forces the torch path (see ``_backend``).
 """
 
+from torchtrader.indicators.kernels._backend import backend
 from torchtrader.indicators.kernels.momentum import (
     adx,
     cci,
@@ -26,6 +30,7 @@ from torchtrader.indicators.kernels.volatility import atr, donchian, natr, rolli
 __all__ = [
     "adx",
     "atr",
+    "backend",
     "bbands",
     "cci",
     "dema",

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from torchtrader.errors import ConfigError
+from torchtrader.indicators.kernels import _backend, _hostcache
 
 Period = int | Tensor
 
@@ -124,10 +125,11 @@ _HUGE_BUFFER = 1 << 22
 
 
 def empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
-    """An uninitialised buffer; large CPU buffers are backed by huge pages where the OS allows."""
+    """An uninitialised buffer; large CPU buffers are backed by huge pages where the OS allows and
+    recycled from earlier results that have been freed (see ``_hostcache``)."""
     size = math.prod(shape) * (8 if dtype == torch.float64 else 4)
     if device.type == "cpu" and dtype in _NUMPY and size >= _HUGE_BUFFER:
-        return torch.from_numpy(np.empty(shape, dtype=_NUMPY[dtype]))
+        return torch.from_numpy(_hostcache.CACHE.take(shape, np.dtype(_NUMPY[dtype])))
     return torch.empty(shape, dtype=dtype, device=device)
 
 
@@ -263,10 +265,13 @@ def window_mean(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tenso
     row by row into the result: two passes per row and no [B, T] temporaries.
     """
     size, length = int(window.shape[0]), x.shape[-1]
-    clean = _finite(x, start)
-    prefix = _prefix(clean)
     out = empty((size, length), x.dtype, x.device)
     first = start + window - 1
+    if _backend.compiled(x):
+        _backend.run("sma", x, window, start, out)
+        return out, first
+    clean = _finite(x, start)
+    prefix = _prefix(clean)
     shared = prefix.shape[0] == 1
     for row, (n, f) in enumerate(zip(window.tolist(), first.tolist(), strict=True)):
         out[row, : min(f, length)] = math.nan

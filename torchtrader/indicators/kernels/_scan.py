@@ -19,6 +19,7 @@ import math
 import torch
 from torch import Tensor
 
+from torchtrader.indicators.kernels import _backend
 from torchtrader.indicators.kernels._core import empty, linear_scan, zero_before
 
 # block length: long enough that the per-row GEMM runs at BLAS speed, short enough that its
@@ -126,6 +127,9 @@ def seeded_smoothing(values: Tensor, window: Tensor, start: Tensor, alpha: Tenso
     first = start + window - 1
     out = empty((size, length), values.dtype, values.device)
     if length == 0:
+        return out, first
+    if _backend.compiled(values):
+        _backend.run("smooth", values, window, start, alpha.to(torch.float64), out)
         return out, first
     smoother = Smoother(values, window, start, alpha)
     for row in range(size):

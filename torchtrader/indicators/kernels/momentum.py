@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from torchtrader.errors import ConfigError
+from torchtrader.indicators.kernels import _backend
 from torchtrader.indicators.kernels._core import (
     Period,
     empty,
@@ -60,6 +61,10 @@ def _rsi(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
     (equal up to round-off); the 100 rides on the gains. Each row is finished while it is in cache,
     with one reused scratch row: no [B, T] temporaries.
     """
+    if _backend.compiled(x):
+        out = empty((int(window.shape[0]), x.shape[-1]), x.dtype, x.device)
+        _backend.run("rsi", x, window, start, out)
+        return out, start + window
     # the changes stay [1, T] for a shared series: only the smoothing is per combo
     change = torch.nn.functional.pad(x[:, 1:] - x[:, :-1], (1, 0))
     change = zero_before(change, start + 1)
@@ -110,6 +115,10 @@ def macd(
     signal = period("macd", "signalperiod", signalperiod, b, minimum=1)
     fast, slow = torch.minimum(fast_in, slow_in), torch.maximum(fast_in, slow_in)
     x, size, length = b.series[0], b.size, b.length
+    if _backend.compiled(x):
+        outs = [empty((size, length), x.dtype, x.device) for _ in range(3)]
+        _backend.run("macd", x, fast, slow, signal, *outs)
+        return b.out(outs[0]), b.out(outs[1]), b.out(outs[2])
     last = (slow + signal - 2).tolist()
     slow_s = Smoother(x, slow, torch.zeros_like(slow), 2.0 / (slow.to(torch.float64) + 1.0))
     fast_s = Smoother(x, fast, slow - fast, 2.0 / (fast.to(torch.float64) + 1.0))
@@ -304,6 +313,9 @@ def _lagged(name: str, close: Tensor, timeperiod: Period, roc: bool) -> Tensor:
     n = period(name, "timeperiod", timeperiod, b)
     x, length = b.series[0], b.length
     out = empty((b.size, length), x.dtype, x.device)
+    if _backend.compiled(x):
+        _backend.run("lagged", x, n, roc, out)
+        return b.out(out)
     for row, lag in enumerate(n.tolist()):
         out[row, : min(lag, length)] = math.nan
         if lag >= length:
@@ -332,12 +344,25 @@ def willr(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> 
     b = prepare("willr", [high, low, close], [timeperiod])
     n = period("willr", "timeperiod", timeperiod, b, minimum=2)
     if all(series.shape[0] == 1 for series in b.series):
+        if _backend.compiled(*b.series):
+            return b.out(_willr_compiled(b.series[0][0], b.series[1][0], b.series[2][0], n))
         return b.out(_willr_rows(b.series[0][0], b.series[1][0], b.series[2][0], n))
     highest, lowest = _highest(b.series[0], n), _lowest(b.series[1], n)
     # in place on the fresh buffers: (lowest - highest) / 100 is exactly (highest - lowest) / -100
     scale = lowest.sub_(highest).div_(100.0)
     flat = scale == 0
     return b.out(highest.sub_(b.series[2]).div_(scale).masked_fill_(flat, 0.0))
+
+
+def _willr_compiled(high: Tensor, low: Tensor, close: Tensor, window: Tensor) -> Tensor:
+    """WILLR of one shared series on the compiled path: one fused pass per row over sparse tables."""
+    ks = torch.tensor([n.bit_length() - 1 for n in window.tolist()], dtype=torch.int64)
+    top = int(ks.max())
+    highs = torch.stack(extreme_levels(high, top, largest=True))
+    lows = torch.stack(extreme_levels(low, top, largest=False))
+    out = empty((int(window.shape[0]), high.shape[-1]), high.dtype, high.device)
+    _backend.run("willr", highs, lows, close, window, ks, out)
+    return out
 
 
 def _willr_rows(high: Tensor, low: Tensor, close: Tensor, window: Tensor) -> Tensor:

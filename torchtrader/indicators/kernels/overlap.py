@@ -12,6 +12,7 @@ import math
 import torch
 from torch import Tensor
 
+from torchtrader.indicators.kernels import _backend
 from torchtrader.indicators.kernels import _segments as segments
 from torchtrader.indicators.kernels._core import (
     Period,
@@ -45,6 +46,9 @@ def _wma(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
     first = start + window - 1
     out = empty((size, length), x.dtype, x.device)
     if length == 0:
+        return out, first
+    if _backend.compiled(x):
+        _backend.run("wma", x, window, start, out)
         return out, first
     lookback = int(window.max())
     tables = segments.build(x, start, lookback, weighted=True, squares=False)
@@ -123,6 +127,10 @@ def _bands(x: Tensor, window: Tensor, up: list[float], down: list[float]) -> tup
     size, length = int(window.shape[0]), x.shape[-1]
     outs = [empty((size, length), x.dtype, x.device) for _ in range(3)]
     if length == 0:
+        return outs[0], outs[1], outs[2]
+    if _backend.compiled(x):
+        widths = [torch.tensor(w, dtype=torch.float64) for w in (up, down)]
+        _backend.run("bbands", x, window, *widths, *outs)
         return outs[0], outs[1], outs[2]
     # tables per size class (lookback = next power of two >= n): the round-off of a prefix
     # difference grows with the table's span, and short, quiet windows need the smallest span

@@ -8,8 +8,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from torchtrader.indicators.kernels import _backend
 from torchtrader.indicators.kernels._core import (
     Period,
+    empty,
     nan_head_,
     period,
     prepare,
@@ -32,12 +34,22 @@ def extreme_levels(x: Tensor, top: int, largest: bool) -> list[Tensor]:
     return levels
 
 
+def _extreme(x: Tensor, window: Tensor, largest: bool) -> Tensor:
+    if x.shape[0] == 1 and _backend.compiled(x):
+        ks = torch.tensor([n.bit_length() - 1 for n in window.tolist()], dtype=torch.int64)
+        levels = torch.stack(extreme_levels(x[0], int(ks.max()), largest))
+        out = empty((int(window.shape[0]), x.shape[-1]), x.dtype, x.device)
+        _backend.run("extreme", levels, window, ks, largest, out)
+        return out
+    return nan_head_(rolling_extreme(x, window, int(window.shape[0]), largest=largest), window - 1)
+
+
 def _highest(x: Tensor, window: Tensor) -> Tensor:
-    return nan_head_(rolling_extreme(x, window, int(window.shape[0]), largest=True), window - 1)
+    return _extreme(x, window, largest=True)
 
 
 def _lowest(x: Tensor, window: Tensor) -> Tensor:
-    return nan_head_(rolling_extreme(x, window, int(window.shape[0]), largest=False), window - 1)
+    return _extreme(x, window, largest=False)
 
 
 def rolling_max(close: Tensor, timeperiod: Period = 30) -> Tensor:
