@@ -78,7 +78,6 @@ _LOOPS = {
     "bbands": "_jit_windows",
     "willr": "_jit_windows",
     "lagged": "_jit_windows",
-    "extreme": "_jit_windows",
 }
 
 

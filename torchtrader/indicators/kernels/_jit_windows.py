@@ -205,7 +205,7 @@ def bbands(
         hi[:first] = _NAN
         mid[:first] = _NAN
         lo[:first] = _NAN
-        wide_up, wide_down = up[r], down[r]
+        wide_up, wide_down, scale = up[r], down[r], 1.0 / n
         t = n - 1
         while t < length:
             centre = x[t]
@@ -217,22 +217,24 @@ def bbands(
                 value = x[t] - centre
                 if abs(value) > bound:
                     break  # re-centre on this bar
-                total += value
-                squares += value * value
+                old = x[t - n + 1] - centre
+                # the window's sums from the n - 1 before it; the carried sums then take the
+                # difference newest - oldest: one add per bar on each dependency chain
+                window_total = total + value
+                window_squares = squares + value * value
+                total += value - old
+                squares += value * value - old * old
                 if n > 1 and x[t] != x[t - 1]:
                     moves += 1
-                mean = total / n
-                variance = squares / n - mean * mean
+                mean = window_total * scale
+                variance = window_squares * scale - mean * mean
                 deviation = np.sqrt(variance) if variance >= _EPSILON and moves > 0 else 0.0
                 bound = max(near, 1000.0 * deviation)
                 level = centre + mean
                 mid[t] = level
                 hi[t] = level + deviation * wide_up
                 lo[t] = level - deviation * wide_down
-                old = x[t - n + 1]
-                total -= old - centre
-                squares -= (old - centre) * (old - centre)
-                if n > 1 and old != x[t - n + 2]:
+                if n > 1 and x[t - n + 1] != x[t - n + 2]:
                     moves -= 1
                 t += 1
 
@@ -272,22 +274,3 @@ def lagged(values: Array, window: Array, percent: bool, out: Array) -> None:
         else:
             for t in range(n, length):
                 o[t] = x[t] - x[t - n]
-
-
-@_jit
-def extreme(levels: Array, window: Array, ks: Array, largest: bool, out: Array) -> None:
-    """Rolling max (``largest``) or min of one series per row from its sparse table ``[K, T]``:
-    the extreme of the two level-k windows ending at t and at ``t - (n - 2**k)``."""
-    rows, length = out.shape
-    for r in range(rows):
-        n, k = window[r], ks[r]
-        lag = n - (1 << k)
-        o, h = out[r], levels[k]
-        first = min(n - 1, length)
-        o[:first] = _NAN
-        if largest:
-            for t in range(first, length):
-                o[t] = max(h[t], h[t - lag])
-        else:
-            for t in range(first, length):
-                o[t] = min(h[t], h[t - lag])
