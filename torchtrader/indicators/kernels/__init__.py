@@ -7,10 +7,12 @@ period longer than the series gives all NaN (so prefixes of a series never raise
 TA-Lib's minimum raise ``ConfigError``.
 
 CPU tensors run compiled loops of TA-Lib's recurrences, other devices the torch implementation;
-``backend("torch")`` forces the torch path (see ``_backend``).
+``backend("torch")`` forces the torch path (see ``_backend``). Large CPU results are recycled once
+freed; ``release_buffers()`` hands the idle ones back to the OS (see ``_hostcache``).
 """
 
 from torchtrader.indicators.kernels._backend import backend
+from torchtrader.indicators.kernels._hostcache import release as release_buffers
 from torchtrader.indicators.kernels.momentum import (
     adx,
     cci,
@@ -41,6 +43,7 @@ __all__ = [
     "mom",
     "natr",
     "obv",
+    "release_buffers",
     "roc",
     "rolling_max",
     "rolling_min",

@@ -6,8 +6,8 @@ as computing an EMA for all 100 windows. TA-Lib's 8 MB results stay below that t
 recycles them. Blocks handed out here return to a small pool when the last tensor viewing them
 dies, and the next kernel call of a similar size takes one over instead of mapping new memory.
 
-Idle blocks are capped (``TORCHTRADER_KERNEL_CACHE_MB``, default 1/8 of physical memory; 0 turns
-recycling off) and ``release()`` hands them back to the OS.
+Idle blocks are capped (``TORCHTRADER_KERNEL_CACHE_MB``, default 1/8 of physical memory, at most
+4 GiB; 0 turns recycling off) and ``release()`` (``kernels.release_buffers``) hands them back to the OS.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 def _default_limit() -> int:
     raw = os.environ.get("TORCHTRADER_KERNEL_CACHE_MB")
     if raw is None:
-        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8)
+        # room for the three [100, 1M] float64 results of a BBANDS or MACD call (2.3 GiB) on a
+        # 24 GiB machine, while idle memory stays a small share of RAM (every process has its pool)
+        return min(4 << 30, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8)
     try:
         megabytes = int(raw)
     except ValueError:
