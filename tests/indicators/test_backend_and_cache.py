@@ -178,3 +178,25 @@ def test_bad_cache_limit_is_a_one_line_config_error() -> None:
     failed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert failed.returncode != 0
     assert "TORCHTRADER_KERNEL_CACHE_MB must be an integer (MiB), got 'lots'" in failed.stderr
+
+
+@pytest.mark.parametrize("name", ["compiled", "torch"])
+@pytest.mark.parametrize(
+    "kernel",
+    [kernels.sma, kernels.ema, kernels.wma, kernels.rsi, kernels.mom, kernels.rolling_max],
+    ids=["sma", "ema", "wma", "rsi", "mom", "max"],
+)
+def test_a_rows_values_do_not_depend_on_the_batch_or_on_later_bars(name: str, kernel: Any) -> None:
+    """A window computed alone, in a batch with others (another lane group, a later first bar of
+    its group) and on a prefix of the series cut between two restarts of the sums: bit for bit on
+    the compiled loops; within 1e-10 on the torch path (its scans and tables depend on the batch)."""
+    close = torch.tensor(_LONG)
+    with kernels.backend(name):  # type: ignore[arg-type]
+        batch = kernel(close, torch.tensor([3, 30, 2_000, 9]))
+        alone = kernel(close, 9)
+        prefix = kernel(close[:8_500], torch.tensor([2_500, 9]))
+    for ours, reference in ((batch[3], alone), (prefix[1], alone[:8_500])):
+        if name == "compiled":
+            np.testing.assert_array_equal(ours.numpy(), reference.numpy())
+        else:
+            assert discrepancy(ours.numpy(), reference.numpy(), rtol=1e-10) is None

@@ -104,17 +104,31 @@ def _wma_sums(x: Array, t: int, n: int) -> tuple[float, float]:
 
 
 @_jit
-def _wma_alone(x: Array, out: Array, n: int, t0: int, t1: int) -> None:
+def _next_stop(t: int, length: int) -> int:
+    """The next restart bar after t (a multiple of ``_RESYNC``), or ``length``."""
+    return min((t // _RESYNC + 1) * _RESYNC, length)
+
+
+@_jit
+def _wma_alone(x: Array, out: Array, n: int, t0: int, t1: int) -> tuple[float, float]:
+    """One row from its first output ``t0`` up to ``t1``; returns the sums carried into ``t1``."""
+    if t0 >= x.shape[0]:
+        return 0.0, 0.0  # the row has no output at all (window longer than the series)
     scale = 2.0 / (n * (n + 1.0))
-    for c0 in range(t0, t1, _RESYNC):
-        weighted, plain = _wma_sums(x, c0, n)
-        for t in range(c0, min(c0 + _RESYNC, t1)):
+    weighted, plain = _wma_sums(x, t0, n)
+    c0 = t0
+    while c0 < t1:
+        if c0 % _RESYNC == 0:
+            weighted, plain = _wma_sums(x, c0, n)
+        for t in range(c0, _next_stop(c0, t1)):
             value = x[t]
             plain += value
             weighted += value * n
             out[t] = weighted * scale
             weighted -= plain
             plain -= x[t - n + 1]
+        c0 = _next_stop(c0, t1)
+    return weighted, plain
 
 
 @_jit
@@ -122,7 +136,9 @@ def wma(values: Array, window: Array, start: Array, out: Array) -> None:
     """Linearly weighted mean (weights n..1, newest heaviest) from running sums, four rows at a time.
 
     TA-Lib's update (add n * newest, subtract the plain sum, drop the oldest) drifts by 1e-9 over
-    a million bars when run unbroken, so the sums restart exactly every ``_RESYNC`` bars.
+    a million bars when run unbroken, so the sums restart from exact sums at every multiple of
+    ``_RESYNC``: at the same bars for every row, so a row's values never depend on the rows it
+    shares a group with, or on the length of the series (prefixes give the same values).
     """
     rows, length = out.shape
     for r0 in range(0, rows, 4):
@@ -133,18 +149,20 @@ def wma(values: Array, window: Array, start: Array, out: Array) -> None:
         ta, tb = _first(oa, na, start[a]), _first(ob, nb, start[b])
         tc, td = _first(oc, nc, start[c]), _first(od, nd, start[d])
         top = max(max(ta, tb), max(tc, td))
-        _wma_alone(xa, oa, na, ta, top)
-        _wma_alone(xb, ob, nb, tb, top)
-        _wma_alone(xc, oc, nc, tc, top)
-        _wma_alone(xd, od, nd, td, top)
+        wa, pa = _wma_alone(xa, oa, na, ta, top)
+        wb, pb = _wma_alone(xb, ob, nb, tb, top)
+        wc, pc = _wma_alone(xc, oc, nc, tc, top)
+        wd, pd = _wma_alone(xd, od, nd, td, top)
         ua, ub = 2.0 / (na * (na + 1.0)), 2.0 / (nb * (nb + 1.0))
         uc, ud = 2.0 / (nc * (nc + 1.0)), 2.0 / (nd * (nd + 1.0))
-        for c0 in range(top, length, _RESYNC):
-            wa, pa = _wma_sums(xa, c0, na)
-            wb, pb = _wma_sums(xb, c0, nb)
-            wc, pc = _wma_sums(xc, c0, nc)
-            wd, pd = _wma_sums(xd, c0, nd)
-            for t in range(c0, min(c0 + _RESYNC, length)):
+        c0 = top
+        while c0 < length:
+            if c0 % _RESYNC == 0:
+                wa, pa = _wma_sums(xa, c0, na)
+                wb, pb = _wma_sums(xb, c0, nb)
+                wc, pc = _wma_sums(xc, c0, nc)
+                wd, pd = _wma_sums(xd, c0, nd)
+            for t in range(c0, _next_stop(c0, length)):
                 va, vb, vc, vd = xa[t], xb[t], xc[t], xd[t]
                 pa += va
                 pb += vb
@@ -166,6 +184,7 @@ def wma(values: Array, window: Array, start: Array, out: Array) -> None:
                 pb -= xb[t - nb + 1]
                 pc -= xc[t - nc + 1]
                 pd -= xd[t - nd + 1]
+            c0 = _next_stop(c0, length)
 
 
 @_jit
