@@ -73,7 +73,12 @@ _LOOPS = {
     "smooth": "_jit_smoothing",
     "rsi": "_jit_smoothing",
     "macd": "_jit_smoothing",
+    "cascade": "_jit_smoothing",
     "sma": "_jit_windows",
+    "adx": "_jit_oscillators",
+    "cci": "_jit_oscillators",
+    "mfi": "_jit_oscillators",
+    "fast_k": "_jit_oscillators",
     "wma": "_jit_windows",
     "bbands": "_jit_windows",
     "willr": "_jit_windows",
@@ -81,7 +86,7 @@ _LOOPS = {
 }
 
 
-def run(loop: str, *args: Tensor | bool) -> None:
+def run(loop: str, *args: Tensor | bool | float) -> None:
     """Call a compiled loop on numpy views of CPU tensors (no copies; results land in the tensors).
 
     The loop modules are imported on first use, so a GPU-only process never loads numba. A

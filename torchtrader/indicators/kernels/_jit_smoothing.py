@@ -43,7 +43,17 @@ def row_of(values: Array, r: int) -> Array:
 
 
 @_jit
-def _ema_head(x: Array, out: Array, n: int, s: int) -> tuple[float, int]:
+def _emit(y: float, percent_of: Array, t: int) -> float:
+    """The value written at bar t: the state, or (NATR) the state in percent of ``percent_of[t]``
+    (TA-Lib's ``(atr / close) * 100``, 0 where the close is 0); no ``percent_of`` when it is empty."""
+    if percent_of.shape[0] == 0:
+        return y
+    base = percent_of[t]
+    return (y / base) * 100.0 if base != 0.0 else 0.0
+
+
+@_jit
+def _ema_head(x: Array, out: Array, n: int, s: int, percent_of: Array) -> tuple[float, int]:
     """NaN warm-up and the SMA seed at ``f = s + n - 1``; returns (state, next bar)."""
     length = out.shape[0]
     f = s + n - 1
@@ -55,45 +65,46 @@ def _ema_head(x: Array, out: Array, n: int, s: int) -> tuple[float, int]:
     for t in range(s, f + 1):
         total += x[t]
     y = total / n
-    out[f] = y
+    out[f] = _emit(y, percent_of, f)
     return y, f + 1
 
 
 @_jit
-def _ema_steps(x: Array, out: Array, y: float, k: float, t0: int, t1: int) -> float:
+def _ema_steps(x: Array, out: Array, y: float, k: float, t0: int, t1: int, percent_of: Array) -> float:
     for t in range(t0, t1):
         y = (x[t] - y) * k + y
-        out[t] = y
+        out[t] = _emit(y, percent_of, t)
     return y
 
 
 @_jit
-def smooth(values: Array, window: Array, start: Array, alpha: Array, out: Array) -> None:
-    """TA-Lib's seeded smoothing (EMA: alpha = 2/(n+1), Wilder: 1/n) of every row into ``out``."""
+def smooth(values: Array, window: Array, start: Array, alpha: Array, out: Array, percent_of: Array) -> None:
+    """TA-Lib's seeded smoothing (EMA: alpha = 2/(n+1), Wilder: 1/n) of every row into ``out``,
+    written in percent of ``percent_of`` (NATR) unless that is empty."""
     rows, length = out.shape
     for r0 in range(0, rows, 4):
         a, b, c, d = lanes(r0, rows, 4)
         xa, xb, xc, xd = row_of(values, a), row_of(values, b), row_of(values, c), row_of(values, d)
         oa, ob, oc, od = out[a], out[b], out[c], out[d]
         ka, kb, kc, kd = alpha[a], alpha[b], alpha[c], alpha[d]
-        ya, ta = _ema_head(xa, oa, window[a], start[a])
-        yb, tb = _ema_head(xb, ob, window[b], start[b])
-        yc, tc = _ema_head(xc, oc, window[c], start[c])
-        yd, td = _ema_head(xd, od, window[d], start[d])
+        ya, ta = _ema_head(xa, oa, window[a], start[a], percent_of)
+        yb, tb = _ema_head(xb, ob, window[b], start[b], percent_of)
+        yc, tc = _ema_head(xc, oc, window[c], start[c], percent_of)
+        yd, td = _ema_head(xd, od, window[d], start[d], percent_of)
         top = max(max(ta, tb), max(tc, td))
-        ya = _ema_steps(xa, oa, ya, ka, ta, top)
-        yb = _ema_steps(xb, ob, yb, kb, tb, top)
-        yc = _ema_steps(xc, oc, yc, kc, tc, top)
-        yd = _ema_steps(xd, od, yd, kd, td, top)
+        ya = _ema_steps(xa, oa, ya, ka, ta, top, percent_of)
+        yb = _ema_steps(xb, ob, yb, kb, tb, top, percent_of)
+        yc = _ema_steps(xc, oc, yc, kc, tc, top, percent_of)
+        yd = _ema_steps(xd, od, yd, kd, td, top, percent_of)
         for t in range(top, length):
             ya = (xa[t] - ya) * ka + ya
             yb = (xb[t] - yb) * kb + yb
             yc = (xc[t] - yc) * kc + yc
             yd = (xd[t] - yd) * kd + yd
-            oa[t] = ya
-            ob[t] = yb
-            oc[t] = yc
-            od[t] = yd
+            oa[t] = _emit(ya, percent_of, t)
+            ob[t] = _emit(yb, percent_of, t)
+            oc[t] = _emit(yc, percent_of, t)
+            od[t] = _emit(yd, percent_of, t)
 
 
 @_jit
@@ -282,3 +293,90 @@ def macd(
             sib[t] = gb
             ha[t] = va - ga
             hb[t] = vb - gb
+
+
+@_jit
+def _cascade_head(x: Array, o: Array, n: int, depth: int) -> tuple[float, float, float, int]:
+    """The EMA chain up to its first output (``2(n-1)`` for DEMA, ``3(n-1)`` for TEMA), each EMA
+    seeded by the mean of the first ``n`` values of the one before it; returns the states and the
+    next bar."""
+    length = o.shape[0]
+    k = 2.0 / (n + 1.0)
+    f1, f2, f3 = n - 1, 2 * (n - 1), 3 * (n - 1)
+    last = f2 if depth == 2 else f3
+    if last >= length:
+        o[:] = _NAN
+        return _NAN, _NAN, _NAN, length
+    o[:last] = _NAN
+    e1 = 0.0
+    for t in range(n):
+        e1 += x[t]
+    e1 /= n
+    seed2 = e1
+    for t in range(f1 + 1, f2 + 1):
+        e1 = (x[t] - e1) * k + e1
+        seed2 += e1
+    e2 = seed2 / n
+    e3 = 0.0
+    if depth == 3:
+        seed3 = e2
+        for t in range(f2 + 1, f3 + 1):
+            e1 = (x[t] - e1) * k + e1
+            e2 = (e1 - e2) * k + e2
+            seed3 += e2
+        e3 = seed3 / n
+    o[last] = _combine(e1, e2, e3, depth)
+    return e1, e2, e3, last + 1
+
+
+@_jit
+def _combine(e1: float, e2: float, e3: float, depth: int) -> float:
+    return 2.0 * e1 - e2 if depth == 2 else 3.0 * e1 - 3.0 * e2 + e3
+
+
+@_jit
+def _cascade_steps(
+    x: Array, o: Array, state: tuple[float, float, float], k: float, depth: int, t0: int, t1: int
+) -> tuple[float, float, float]:
+    e1, e2, e3 = state
+    for t in range(t0, t1):
+        e1 = (x[t] - e1) * k + e1
+        e2 = (e1 - e2) * k + e2
+        if depth == 3:
+            e3 = (e2 - e3) * k + e3
+        o[t] = _combine(e1, e2, e3, depth)
+    return e1, e2, e3
+
+
+@_jit
+def cascade(values: Array, window: Array, depth: int, out: Array) -> None:
+    """TA-Lib DEMA (``depth`` 2: ``2*E1 - E2``) or TEMA (3: ``3*E1 - 3*E2 + E3``), the whole EMA
+    chain in one pass per row (no intermediate series), two rows at a time."""
+    rows, length = out.shape
+    for r0 in range(0, rows, 2):
+        a, b, _, _ = lanes(r0, rows, 2)
+        xa, xb, oa, ob = row_of(values, a), row_of(values, b), out[a], out[b]
+        ka, kb = 2.0 / (window[a] + 1.0), 2.0 / (window[b] + 1.0)
+        a1, a2, a3, ta = _cascade_head(xa, oa, window[a], depth)
+        b1, b2, b3, tb = _cascade_head(xb, ob, window[b], depth)
+        top = max(ta, tb)
+        a1, a2, a3 = _cascade_steps(xa, oa, (a1, a2, a3), ka, depth, ta, top)
+        b1, b2, b3 = _cascade_steps(xb, ob, (b1, b2, b3), kb, depth, tb, top)
+        if depth == 2:
+            for t in range(top, length):
+                a1 = (xa[t] - a1) * ka + a1
+                b1 = (xb[t] - b1) * kb + b1
+                a2 = (a1 - a2) * ka + a2
+                b2 = (b1 - b2) * kb + b2
+                oa[t] = 2.0 * a1 - a2
+                ob[t] = 2.0 * b1 - b2
+        else:
+            for t in range(top, length):
+                a1 = (xa[t] - a1) * ka + a1
+                b1 = (xb[t] - b1) * kb + b1
+                a2 = (a1 - a2) * ka + a2
+                b2 = (b1 - b2) * kb + b2
+                a3 = (a2 - a3) * ka + a3
+                b3 = (b2 - b3) * kb + b3
+                oa[t] = 3.0 * a1 - 3.0 * a2 + a3
+                ob[t] = 3.0 * b1 - 3.0 * b2 + b3

@@ -116,12 +116,15 @@ class Smoother:
         dest[:f] = math.nan
 
 
-def seeded_smoothing(values: Tensor, window: Tensor, start: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+def seeded_smoothing(
+    values: Tensor, window: Tensor, start: Tensor, alpha: Tensor, percent_of: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """TA-Lib's seeded exponential smoothing, the recursion behind EMA, ATR, RSI and MACD.
 
     ``y[f] = mean(values[start .. f])`` with ``f = start + window - 1``, then
     ``y[t] = y[t-1] + alpha * (values[t] - y[t-1])``; NaN before ``f``. ``alpha`` is ``[B]``
     (2/(n+1) for an EMA, 1/n for Wilder's smoothing), values ``[1, T]`` (shared) or ``[B, T]``.
+    ``percent_of`` (a ``[T]`` series, compiled path only: NATR) writes ``100 * y / percent_of``.
     """
     size, length = int(window.shape[0]), values.shape[-1]
     first = start + window - 1
@@ -129,8 +132,11 @@ def seeded_smoothing(values: Tensor, window: Tensor, start: Tensor, alpha: Tenso
     if length == 0:
         return out, first
     if _backend.compiled(values):
-        _backend.run("smooth", values, window, start, alpha.to(torch.float64), out)
+        base = values.new_empty(0) if percent_of is None else percent_of.reshape(-1)
+        _backend.run("smooth", values, window, start, alpha.to(torch.float64), out, base)
         return out, first
+    if percent_of is not None:
+        raise ValueError("percent_of is a compiled-path option (NATR); the torch path divides itself")
     smoother = Smoother(values, window, start, alpha)
     for row in range(size):
         smoother.scan(row, out[row])

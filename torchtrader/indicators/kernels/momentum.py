@@ -20,6 +20,7 @@ from torchtrader.indicators.kernels._core import (
     expand_rows,
     linear_scan,
     mask_before,
+    nan_head_,
     period,
     positions,
     prepare,
@@ -169,10 +170,14 @@ def stoch(
     fk = period("stoch", "fastk_period", fastk_period, b)
     sk = period("stoch", "slowk_period", slowk_period, b)
     sd = period("stoch", "slowd_period", slowd_period, b)
-    raw = _fast_k(b.series[0], b.series[1], b.series[2], fk)
+    if _backend.compiled(b.series[0]):
+        raw = empty((b.size, b.length), b.dtype, b.device)
+        _backend.run("fast_k", *b.series, fk, torch.zeros_like(fk), 0.0, raw)
+    else:
+        raw = _fast_k(b.series[0], b.series[1], b.series[2], fk)
     k, first_k = _ma("stoch", raw, sk, fk - 1, slowk_matype)
     d, first_d = _ma("stoch", k, sd, first_k, slowd_matype)
-    return b.out(mask_before(k, first_d)), b.out(d)
+    return b.out(nan_head_(k, first_d)), b.out(d)
 
 
 def stochrsi(
@@ -188,6 +193,12 @@ def stochrsi(
     fk = period("stochrsi", "fastk_period", fastk_period, b)
     fd = period("stochrsi", "fastd_period", fastd_period, b)
     strength, first = _rsi(b.series[0], n, torch.zeros_like(n))
+    if _backend.compiled(strength):
+        # a range below 1e-10 RSI points counts as flat (see the torch path below)
+        k = empty((b.size, b.length), b.dtype, b.device)
+        _backend.run("fast_k", strength, strength, strength, fk, first, 1e-12, k)
+        d, last = _ma("stochrsi", k, fd, first + fk - 1, fastd_matype)
+        return b.out(nan_head_(k, last)), b.out(d)
     highest = mask_before(torch.nan_to_num(_highest(torch.nan_to_num(strength), fk)), first + fk - 1)
     lowest = mask_before(torch.nan_to_num(_lowest(torch.nan_to_num(strength), fk)), first + fk - 1)
     scale = (highest - lowest) / 100.0
@@ -208,6 +219,10 @@ def adx(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> Te
     b = prepare("adx", [high, low, close], [timeperiod])
     n = period("adx", "timeperiod", timeperiod, b, minimum=2)
     size = b.size
+    if _backend.compiled(b.series[0]):
+        out = empty((size, b.length), b.dtype, b.device)
+        _backend.run("adx", *b.series, n, out)
+        return b.out(out)
     h, lo = (expand_rows(s, size) for s in b.series[:2])
     one = torch.ones_like(n)
     up = h - shift(h, one)
@@ -253,6 +268,10 @@ def cci(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> Te
     n = period("cci", "timeperiod", timeperiod, b, minimum=2)
     # float64 inside: CCI divides the small difference typical - mean, ill-conditioned in float32
     h, lo, c = (s.to(torch.float64) for s in b.series)
+    if _backend.compiled(h):
+        out = empty((b.size, b.length), torch.float64, b.device)
+        _backend.run("cci", (h + lo + c) / 3.0, n, out)
+        return b.out(out.to(b.dtype))
     typical = expand_rows((h + lo + c) / 3.0, b.size)
     length, nn = b.length, n.unsqueeze(1)
     lags = range(min(int(n.max()), length))
@@ -292,6 +311,17 @@ def mfi(high: Tensor, low: Tensor, close: Tensor, volume: Tensor, timeperiod: Pe
     b = prepare("mfi", [high, low, close, volume], [timeperiod])
     n = period("mfi", "timeperiod", timeperiod, b, minimum=2)
     size = b.size
+    if _backend.compiled(b.series[0]):
+        out = empty((size, b.length), b.dtype, b.device)
+        typical = (b.series[0] + b.series[1] + b.series[2]) / 3.0
+        flow = typical * b.series[3]
+        rising = torch.zeros_like(flow, dtype=torch.bool)
+        falling = torch.zeros_like(rising)
+        rising[:, 1:] = typical[:, 1:] > typical[:, :-1]
+        falling[:, 1:] = typical[:, 1:] < typical[:, :-1]
+        zero = torch.zeros((), dtype=flow.dtype)
+        _backend.run("mfi", torch.where(rising, flow, zero), torch.where(falling, flow, zero), n, out)
+        return b.out(out)
     typical = expand_rows((b.series[0] + b.series[1] + b.series[2]) / 3.0, size)
     flow = typical * expand_rows(b.series[3], size)
     previous = shift(typical, torch.ones_like(n))

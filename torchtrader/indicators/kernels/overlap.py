@@ -73,6 +73,13 @@ def _wma(x: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
     return out, first
 
 
+def _cascade(x: Tensor, window: Tensor, depth: int) -> Tensor:
+    """DEMA (depth 2) or TEMA (3) on the compiled path: the EMA chain in one pass per row."""
+    out = empty((int(window.shape[0]), x.shape[-1]), x.dtype, x.device)
+    _backend.run("cascade", x, window, depth, out)
+    return out
+
+
 def sma(close: Tensor, timeperiod: Period = 30) -> Tensor:
     """Simple moving average (TA-Lib SMA); NaN for the first ``timeperiod - 1`` bars."""
     b = prepare("sma", [close], [timeperiod])
@@ -98,6 +105,8 @@ def dema(close: Tensor, timeperiod: Period = 30) -> Tensor:
     """Double EMA ``2*EMA - EMA(EMA)`` (TA-Lib DEMA); NaN for ``2*(timeperiod-1)`` bars."""
     b = prepare("dema", [close], [timeperiod])
     n = period("dema", "timeperiod", timeperiod, b)
+    if _backend.compiled(b.series[0]):
+        return b.out(_cascade(b.series[0], n, 2))
     e1, f1 = _ema(b.series[0], n, torch.zeros_like(n))
     e2, f2 = _ema(e1, n, f1)
     return b.out(mask_before(2.0 * e1 - e2, f2))
@@ -107,6 +116,8 @@ def tema(close: Tensor, timeperiod: Period = 30) -> Tensor:
     """Triple EMA ``3*E1 - 3*E2 + E3`` (TA-Lib TEMA); NaN for ``3*(timeperiod-1)`` bars."""
     b = prepare("tema", [close], [timeperiod])
     n = period("tema", "timeperiod", timeperiod, b)
+    if _backend.compiled(b.series[0]):
+        return b.out(_cascade(b.series[0], n, 3))
     e1, f1 = _ema(b.series[0], n, torch.zeros_like(n))
     e2, f2 = _ema(e1, n, f1)
     e3, f3 = _ema(e2, n, f2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from torchtrader.indicators.kernels import _backend
 from torchtrader.indicators.kernels._core import (
     Period,
     nan_head_,
@@ -114,8 +115,13 @@ def natr(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> T
     """
     b = prepare("natr", [high, low, close], [timeperiod])
     n = period("natr", "timeperiod", timeperiod, b)
-    value = _atr(b.series[0], b.series[1], b.series[2], n)
     close_ = b.series[2]
+    if _backend.compiled(close_) and close_.shape[0] == 1 and not bool((n == 1).any()):
+        # the division fused into the smoothing loop: no second pass over the [B, T] result
+        tr = _true_range(*b.series)
+        value, _ = seeded_smoothing(tr, n, torch.ones_like(n), 1.0 / n.to(torch.float64), close_[0])
+        return b.out(value)
+    value = _atr(b.series[0], b.series[1], b.series[2], n)
     safe = torch.where(close_ == 0, torch.ones_like(close_), close_)
     normalised = torch.where(close_ == 0, torch.zeros_like(value), value / safe * 100.0)
     return b.out(torch.where((n == 1).unsqueeze(1), value, normalised))
