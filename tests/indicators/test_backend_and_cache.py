@@ -25,7 +25,7 @@ import torch
 from torchtrader.errors import ConfigError
 from torchtrader.indicators import kernels
 from torchtrader.indicators.kernels import _backend, _hostcache
-from torchtrader.indicators.parity import as_arrays, discrepancy
+from torchtrader.indicators.parity import TWINS, as_arrays, discrepancy
 
 
 def _walk(size: int, seed: int, level: float = 100.0) -> np.ndarray:
@@ -200,3 +200,32 @@ def test_a_rows_values_do_not_depend_on_the_batch_or_on_later_bars(name: str, ke
             np.testing.assert_array_equal(ours.numpy(), reference.numpy())
         else:
             assert discrepancy(ours.numpy(), reference.numpy(), rtol=1e-10) is None
+
+
+@pytest.mark.parametrize("name", ["compiled", "torch"])
+@pytest.mark.parametrize("kernel_name", ["adx", "cci", "mfi", "willr", "natr", "stoch", "dema", "macd"])
+def test_per_combo_series_give_the_shared_series_results(name: str, kernel_name: str) -> None:
+    """The loops read one shared series for every combo, or each combo's own row: the same prices
+    either way give the same values (each combo's own row is the path of chained kernels)."""
+    twin = TWINS[kernel_name]
+    rng = np.random.default_rng(11)
+    close = _walk(600, seed=12)
+    data = {
+        "close": close,
+        "high": close * (1 + rng.uniform(0, 0.01, 600)),
+        "low": close * (1 - rng.uniform(0, 0.01, 600)),
+        "volume": rng.uniform(1e3, 1e5, 600),
+    }
+    periods = [2, 5, 14, 40, 90]
+    first = twin.periods[0]
+    params = {first: torch.tensor([p + 13 for p in periods] if kernel_name == "macd" else periods)}
+    shared = [torch.tensor(data[i]) for i in twin.inputs]
+    stacked = [torch.tensor(np.tile(data[i], (len(periods), 1))) for i in twin.inputs]
+    with kernels.backend(name):  # type: ignore[arg-type]
+        one = as_arrays(twin.kernel(*shared, **params))
+        many = as_arrays(twin.kernel(*stacked, **params))
+    for a, b in zip(one, many, strict=True):
+        for row in range(len(periods)):
+            # scale: MACD is a difference of prices, compared relative to the price level near 0
+            problem = discrepancy(b[row], a[row], rtol=1e-12, scale=float(close.max()))
+            assert problem is None, f"{kernel_name} row {row}: {problem}"
