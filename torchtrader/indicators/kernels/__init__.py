@@ -6,7 +6,8 @@ batched and ``[B, T]`` otherwise; warm-up bars are NaN exactly where TA-Lib's ou
 period longer than the series gives all NaN (so prefixes of a series never raise). Periods below
 TA-Lib's minimum raise ``ConfigError``.
 
-CPU tensors run compiled loops of TA-Lib's recurrences, other devices the torch implementation;
+CPU tensors run compiled loops of TA-Lib's recurrences (rolling max/min, OBV and TRANGE stay one
+vectorised torch pass), other devices the torch implementation;
 ``backend("torch")`` forces the torch path (see ``_backend``). Large CPU results are recycled once
 freed; ``release_buffers()`` hands the idle ones back to the OS (see ``_hostcache``).
 """

@@ -1,8 +1,8 @@
 """Which implementation runs a kernel: TA-Lib's recurrences compiled for the CPU, or torch ops.
 
 Every public kernel has one torch implementation (device-agnostic: the CUDA path, blocked scans
-and prefix tables that parallelise over time) and, for CPU tensors, a compiled one
-(``_jit_smoothing``/``_jit_windows``): TA-Lib's own recurrences compiled by numba, several combos
+and prefix tables that parallelise over time) and, for CPU tensors, a compiled one (``_jit_smoothing``,
+``_jit_windows``, ``_jit_oscillators``): TA-Lib's own recurrences compiled by numba, several combos
 interleaved so a core overlaps their dependency chains. On a CPU the sequential recurrence does
 one multiply-add per value where a parallel scan does dozens, so the compiled loop is what makes a
 batch of windows at least as fast per core as TA-Lib.
