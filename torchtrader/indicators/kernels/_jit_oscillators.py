@@ -52,6 +52,19 @@ def _dx(plus: float, minus: float, rng: float) -> float:
 
 
 @_jit
+def _adx_step(
+    high: Array, low: Array, close: Array, t: int, sums: tuple[float, float, float], keep: float
+) -> tuple[tuple[float, float, float], float]:
+    """Wilder sums of +DM, -DM and true range after bar t, and the bar's DX (NaN: skipped)."""
+    plus, minus, rng = _moves(high, low, close, t)
+    plus_s, minus_s, range_s = sums
+    plus_s = plus_s * keep + plus
+    minus_s = minus_s * keep + minus
+    range_s = range_s * keep + rng
+    return (plus_s, minus_s, range_s), _dx(plus_s, minus_s, range_s)
+
+
+@_jit
 def adx(highs: Array, lows: Array, closes: Array, window: Array, out: Array) -> None:
     rows, length = out.shape
     for r in range(rows):
@@ -72,22 +85,15 @@ def adx(highs: Array, lows: Array, closes: Array, window: Array, out: Array) -> 
             range_s += rng
         keep, add = (n - 1.0) / n, 1.0 / n
         dx_sum = 0.0
+        sums = (plus_s, minus_s, range_s)
         for t in range(n, first + 1):
-            plus, minus, rng = _moves(high, low, close, t)
-            plus_s = plus_s * keep + plus
-            minus_s = minus_s * keep + minus
-            range_s = range_s * keep + rng
-            dx = _dx(plus_s, minus_s, range_s)
+            sums, dx = _adx_step(high, low, close, t, sums, keep)
             if dx == dx:
                 dx_sum += dx
         value = dx_sum / n
         o[first] = value
         for t in range(first + 1, length):
-            plus, minus, rng = _moves(high, low, close, t)
-            plus_s = plus_s * keep + plus
-            minus_s = minus_s * keep + minus
-            range_s = range_s * keep + rng
-            dx = _dx(plus_s, minus_s, range_s)
+            sums, dx = _adx_step(high, low, close, t, sums, keep)
             if dx == dx:
                 value = value * keep + dx * add
             o[t] = value

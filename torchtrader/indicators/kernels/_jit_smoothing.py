@@ -36,6 +36,16 @@ def lanes(r0: int, rows: int, width: int) -> tuple[int, int, int, int]:
 
 
 @_jit
+def group(
+    values: Array, out: Array, r0: int
+) -> tuple[tuple[int, int, int, int], tuple[Array, Array, Array, Array], tuple[Array, Array, Array, Array]]:
+    """The four rows of the group starting at ``r0``: their indices, input rows and output rows."""
+    a, b, c, d = lanes(r0, out.shape[0], 4)
+    inputs = (row_of(values, a), row_of(values, b), row_of(values, c), row_of(values, d))
+    return (a, b, c, d), inputs, (out[a], out[b], out[c], out[d])
+
+
+@_jit
 def row_of(values: Array, r: int) -> Array:
     """Row r of ``[B, T]`` values, or the one row of a shared ``[1, T]`` series."""
     row: Array = values[0] if values.shape[0] == 1 else values[r]
@@ -83,9 +93,7 @@ def smooth(values: Array, window: Array, start: Array, alpha: Array, out: Array,
     written in percent of ``percent_of`` (NATR) unless that is empty."""
     rows, length = out.shape
     for r0 in range(0, rows, 4):
-        a, b, c, d = lanes(r0, rows, 4)
-        xa, xb, xc, xd = row_of(values, a), row_of(values, b), row_of(values, c), row_of(values, d)
-        oa, ob, oc, od = out[a], out[b], out[c], out[d]
+        (a, b, c, d), (xa, xb, xc, xd), (oa, ob, oc, od) = group(values, out, r0)
         ka, kb, kc, kd = alpha[a], alpha[b], alpha[c], alpha[d]
         ya, ta = _ema_head(xa, oa, window[a], start[a], percent_of)
         yb, tb = _ema_head(xb, ob, window[b], start[b], percent_of)
@@ -162,9 +170,7 @@ def rsi(values: Array, window: Array, start: Array, out: Array) -> None:
     """TA-Lib RSI (Wilder averages of gains and losses) of every row into ``out``."""
     rows, length = out.shape
     for r0 in range(0, rows, 4):
-        a, b, c, d = lanes(r0, rows, 4)
-        xa, xb, xc, xd = row_of(values, a), row_of(values, b), row_of(values, c), row_of(values, d)
-        oa, ob, oc, od = out[a], out[b], out[c], out[d]
+        (a, b, c, d), (xa, xb, xc, xd), (oa, ob, oc, od) = group(values, out, r0)
         ga, la, ta = _rsi_head(xa, oa, window[a], start[a])
         gb, lb, tb = _rsi_head(xb, ob, window[b], start[b])
         gc, lc, tc = _rsi_head(xc, oc, window[c], start[c])

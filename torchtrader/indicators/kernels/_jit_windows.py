@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from torchtrader.indicators.kernels._jit_smoothing import Array, lanes, row_of
+from torchtrader.indicators.kernels._jit_smoothing import Array, group, row_of
 
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
 _NAN = np.nan
@@ -50,9 +50,7 @@ def sma(values: Array, window: Array, start: Array, out: Array) -> None:
     """Mean of the last ``window`` values from ``start + window - 1`` on (TA-Lib SMA's running sum)."""
     rows, length = out.shape
     for r0 in range(0, rows, 4):
-        a, b, c, d = lanes(r0, rows, 4)
-        xa, xb, xc, xd = row_of(values, a), row_of(values, b), row_of(values, c), row_of(values, d)
-        oa, ob, oc, od = out[a], out[b], out[c], out[d]
+        (a, b, c, d), (xa, xb, xc, xd), (oa, ob, oc, od) = group(values, out, r0)
         na, nb, nc, nd = window[a], window[b], window[c], window[d]
         sa, ta = _sum_head(xa, oa, na, start[a])
         sb, tb = _sum_head(xb, ob, nb, start[b])
@@ -142,9 +140,7 @@ def wma(values: Array, window: Array, start: Array, out: Array) -> None:
     """
     rows, length = out.shape
     for r0 in range(0, rows, 4):
-        a, b, c, d = lanes(r0, rows, 4)
-        xa, xb, xc, xd = row_of(values, a), row_of(values, b), row_of(values, c), row_of(values, d)
-        oa, ob, oc, od = out[a], out[b], out[c], out[d]
+        (a, b, c, d), (xa, xb, xc, xd), (oa, ob, oc, od) = group(values, out, r0)
         na, nb, nc, nd = window[a], window[b], window[c], window[d]
         ta, tb = _first(oa, na, start[a]), _first(ob, nb, start[b])
         tc, td = _first(oc, nc, start[c]), _first(od, nd, start[d])
