@@ -15,12 +15,8 @@ freed; ``release_buffers()`` hands the idle ones back to the OS (see ``_hostcach
 from torchtrader.indicators.kernels._backend import backend
 from torchtrader.indicators.kernels._hostcache import release as release_buffers
 from torchtrader.indicators.kernels.momentum import (
-    adx,
-    cci,
     macd,
-    mfi,
     mom,
-    obv,
     roc,
     rsi,
     stoch,
@@ -28,7 +24,9 @@ from torchtrader.indicators.kernels.momentum import (
     willr,
 )
 from torchtrader.indicators.kernels.overlap import bbands, dema, ema, sma, tema, wma
+from torchtrader.indicators.kernels.trend import adx, cci
 from torchtrader.indicators.kernels.volatility import atr, donchian, natr, rolling_max, rolling_min, trange
+from torchtrader.indicators.kernels.volume import mfi, obv
 
 __all__ = [
     "adx",

@@ -84,12 +84,15 @@ def trange(high: Tensor, low: Tensor, close: Tensor) -> Tensor:
     return b.out(_true_range(*b.series))
 
 
-def _wilder(values: Tensor, window: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
+def _wilder(
+    values: Tensor, window: Tensor, start: Tensor, percent_of: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Wilder smoothing seeded by the mean of the first ``window`` values from ``start``.
 
     ``y = (y_prev * (n - 1) + v) / n`` — an EMA with k = 1/n, the recursion of ATR and RSI.
+    ``percent_of`` (compiled path) writes it in percent of that series (NATR).
     """
-    return seeded_smoothing(values, window, start, 1.0 / window.to(torch.float64))
+    return seeded_smoothing(values, window, start, 1.0 / window.to(torch.float64), percent_of)
 
 
 def _atr(high: Tensor, low: Tensor, close: Tensor, window: Tensor) -> Tensor:
@@ -118,8 +121,7 @@ def natr(high: Tensor, low: Tensor, close: Tensor, timeperiod: Period = 14) -> T
     close_ = b.series[2]
     if _backend.compiled(close_) and close_.shape[0] == 1 and not bool((n == 1).any()):
         # the division fused into the smoothing loop: no second pass over the [B, T] result
-        tr = _true_range(*b.series)
-        value, _ = seeded_smoothing(tr, n, torch.ones_like(n), 1.0 / n.to(torch.float64), close_[0])
+        value, _ = _wilder(_true_range(*b.series), n, torch.ones_like(n), percent_of=close_[0])
         return b.out(value)
     value = _atr(b.series[0], b.series[1], b.series[2], n)
     safe = torch.where(close_ == 0, torch.ones_like(close_), close_)
