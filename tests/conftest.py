@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,47 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
         return CliRun(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[None]:
+    """ONE local Ray for the whole session (≈4 s start): two CPUs, no dashboard, its own temp dir.
+    Tests that need a Ray *cluster address* start ``ray start --head`` themselves."""
+    import ray
+
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=256 * 1024 * 1024,
+        _temp_dir=tempfile.mkdtemp(prefix="ray-", dir="/tmp"),
+        log_to_driver=False,
+    )
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def _mlflow_template_db() -> Path:
+    """A migrated MLflow SQLite DB, made once per session (a fresh one runs every migration)."""
+    import mlflow
+
+    path = _SESSION_HOME / "mlflow-template" / "mlflow.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path: Path, _mlflow_template_db: Path) -> str:
+    """An absolute ``sqlite:///`` tracking URI of a fresh, already-migrated MLflow DB for one test;
+    artifacts go beside it (``tmp_path / "mlartifacts"``)."""
+    import shutil
+
+    target = tmp_path / "mlflow.db"
+    shutil.copyfile(_mlflow_template_db, target)
+    return f"sqlite:///{target}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -45,3 +45,24 @@ class BacktestError(TorchTraderError):
 
 class ExchangeError(TorchTraderError):
     """An exchange or broker refused or failed an operation."""
+
+
+class OrderRejectedError(ExchangeError):
+    """The venue refused an order for good (bad size, below minimum, unknown symbol): never resend it."""
+
+
+class InsufficientFundsError(OrderRejectedError):
+    """The account cannot pay for the order (cost plus fees above the free balance)."""
+
+
+class AmbiguousOrderError(ExchangeError):
+    """The order may or may not have reached the venue (timeout after sending): look it up by its
+    client order id, never send it again."""
+
+
+class VenueUnavailableError(ExchangeError):
+    """A transient venue failure (timeout before sending, rate limit, 5xx) that is safe to retry."""
+
+
+class BotError(TorchTraderError):
+    """A bot that cannot run: bad config, halted, corrupt or newer-schema state store."""
