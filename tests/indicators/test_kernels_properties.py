@@ -61,12 +61,17 @@ def test_hypothesis_bars_match_talib(case: Any, data: dict[str, np.ndarray]) -> 
 
 def test_prefix_result_equals_result_prefix(case: Any, sp500: Any) -> None:
     """No lookahead: bars after t never change the value at t."""
-    full = as_arrays(case.kernel(*sp500.tensors(case.inputs, stop=300), **case.params))
+    inputs = sp500.tensors(case.inputs, stop=300)
+    full = as_arrays(case.kernel(*inputs, **case.params))
+    # Outputs that are price differences (MACD, MOM) sit near zero: the blocked scans of the torch path
+    # round them at the scale of the prices they subtract (1e-16 of ~1500 here, and how the BLAS blocks
+    # a prefix differs by CPU), so the absolute floor is 1e-15 of the price level, not of the output.
+    scale = max(float(t.abs().max()) for t in inputs)
     for stop in (1, 2, 17, 64, 65, 150, 299):
         prefix = as_arrays(case.kernel(*sp500.tensors(case.inputs, stop=stop), **case.params))
         for i, (p, f) in enumerate(zip(prefix, full, strict=True)):
             assert p.shape == (stop,)
-            problem = discrepancy(p, f[:stop], rtol=1e-12, floor=1e-6)
+            problem = discrepancy(p, f[:stop], rtol=1e-12, floor=1e-3, scale=scale)
             assert problem is None, f"{case.id} output {i} prefix {stop}: {problem}"
 
 
