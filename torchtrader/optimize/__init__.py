@@ -1,0 +1,1 @@
+"""Optimisation: search spaces, Ray Tune runners, walk-forward, overfitting statistics."""
