@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -98,3 +99,11 @@ def split_series(frame: pl.DataFrame, summary: pl.DataFrame) -> list[tuple[tuple
         (tuple(str(row[c]) for c in BARS_PARTITION), frame.slice(row["offset"], row["rows"]))
         for row in summary.iter_rows(named=True)
     ]
+
+
+def utc_or_none(moment: datetime | None, name: str) -> datetime | None:
+    if moment is None:
+        return None
+    if not isinstance(moment, datetime):
+        raise LakeError(f"{name} must be a datetime, got {type(moment).__name__}")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -22,9 +22,10 @@ from deltalake import DeltaTable
 
 from torchtrader.errors import LakeError
 from torchtrader.lake import _bars_io as bars_io
-from torchtrader.lake._frames import conform, require_no_null_keys, series_summary
+from torchtrader.lake._frames import conform, require_no_null_keys, series_summary, utc_or_none
 from torchtrader.lake._store import TableStore, check_table_name, normalise_root, storage_errors
 from torchtrader.lake._tables import Filters, WriteMode, read_table, run_sql, write_table
+from torchtrader.lake.corporate_actions import ActionsCache, Adjust, adjust_bars, check_adjust
 from torchtrader.lake.results import SeriesInfo, WriteResult
 from torchtrader.lake.schema import BARS_KEY, BARS_PARTITION, BARS_SCHEMA, QUARANTINE_SCHEMA
 
@@ -45,6 +46,7 @@ class Lake:
         root, is_local = normalise_root(uri)
         self._store = TableStore(root, is_local, storage_options or {})
         self._indexes: OrderedDict[int, pl.DataFrame] = OrderedDict()
+        self._actions = ActionsCache()
         self._write_lock = threading.Lock()
         self._index_lock = threading.Lock()
 
@@ -171,10 +173,39 @@ class Lake:
         start: datetime | None = None,
         end: datetime | None = None,
         version: int | None = None,
+        adjust: Adjust = "split",
     ) -> pl.DataFrame:
-        """Canonical bars of one series with start <= ts < end, sorted by ts (naive datetimes are UTC)."""
+        """Canonical bars of one series with start <= ts < end, sorted by ts (naive datetimes are UTC).
+
+        ``adjust`` ("split" default, "total", "none") applies the symbol's ``corporate_actions`` at read
+        time (torchtrader.lake.corporate_actions); stored bars are never changed.
+        """
+        mode, lo, hi = check_adjust(adjust), utc_or_none(start, "start"), utc_or_none(end, "end")
         table = self._store.at("bars", version)
-        return self._read_series(table, symbol, timeframe, source, _utc(start, "start"), _utc(end, "end"))
+        return self._read_adjusted(table, symbol, timeframe, source, lo, hi, mode)
+
+    def _read_adjusted(
+        self,
+        table: DeltaTable,
+        symbol: str,
+        timeframe: str,
+        source: str | None,
+        lo: datetime | None,
+        hi: datetime | None,
+        adjust: Adjust,
+    ) -> pl.DataFrame:
+        actions = self.corporate_actions(symbol) if adjust != "none" else None
+        if actions is None or actions.height == 0:
+            return self._read_series(table, symbol, timeframe, source, lo, hi)
+        # A dividend's factor needs the close before its ex-date, which may lie before ``start``.
+        needs_history = adjust == "total" and lo is not None and (actions["kind"] == "dividend").any()
+        frame = self._read_series(table, symbol, timeframe, source, None if needs_history else lo, hi)
+        frame = adjust_bars(frame, actions, adjust)
+        return frame.filter(pl.col("ts") >= lo) if needs_history and lo is not None else frame
+
+    def corporate_actions(self, symbol: str | None = None) -> pl.DataFrame:
+        """Rows of the corporate_actions table (of one symbol when given), sorted by symbol and ts."""
+        return self._actions.get(self._store, symbol)
 
     def _read_series(
         self,
@@ -214,14 +245,16 @@ class Lake:
         start: datetime | None = None,
         end: datetime | None = None,
         version: int | None = None,
+        adjust: Adjust = "split",
     ) -> pl.DataFrame:
         """Several series of one timeframe in one frame, sorted by symbol then ts (one snapshot)."""
         if isinstance(symbols, str) or not symbols:
             raise LakeError("read_bars_many needs a non-empty list of symbols")
         table = self._store.at("bars", version)
-        lo, hi = _utc(start, "start"), _utc(end, "end")
+        lo, hi, mode = utc_or_none(start, "start"), utc_or_none(end, "end"), check_adjust(adjust)
         parts = [
-            self._read_series(table, symbol, timeframe, source, lo, hi) for symbol in dict.fromkeys(symbols)
+            self._read_adjusted(table, symbol, timeframe, source, lo, hi, mode)
+            for symbol in dict.fromkeys(symbols)
         ]
         return pl.concat(parts).sort("symbol", "ts")
 
@@ -234,9 +267,12 @@ class Lake:
         start: datetime | None = None,
         end: datetime | None = None,
         version: int | None = None,
+        adjust: Adjust = "split",
     ) -> pd.DataFrame:
         """``read_bars`` as pandas (same columns; ts is tz-aware UTC)."""
-        frame = self.read_bars(symbol, timeframe, source=source, start=start, end=end, version=version)
+        frame = self.read_bars(
+            symbol, timeframe, source=source, start=start, end=end, version=version, adjust=adjust
+        )
         return frame.to_pandas()
 
     def read_bars_arrow(
@@ -248,10 +284,11 @@ class Lake:
         start: datetime | None = None,
         end: datetime | None = None,
         version: int | None = None,
+        adjust: Adjust = "split",
     ) -> pa.Table:
         """``read_bars`` as a pyarrow Table."""
         return self.read_bars(
-            symbol, timeframe, source=source, start=start, end=end, version=version
+            symbol, timeframe, source=source, start=start, end=end, version=version, adjust=adjust
         ).to_arrow()
 
     def last_ts(
@@ -360,11 +397,3 @@ class Lake:
                 while len(self._indexes) > 8:
                     self._indexes.popitem(last=False)
         return cached
-
-
-def _utc(moment: datetime | None, name: str) -> datetime | None:
-    if moment is None:
-        return None
-    if not isinstance(moment, datetime):
-        raise LakeError(f"{name} must be a datetime, got {type(moment).__name__}")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
