@@ -37,7 +37,7 @@ import torch
 
 from torchtrader.backtest.backtrader_feed import OracleBroker, configure_broker, make_feed
 from torchtrader.backtest.config import BacktestConfig
-from torchtrader.backtest.metrics import compute_metrics
+from torchtrader.backtest.metrics import buy_and_hold, compute_metrics
 from torchtrader.backtest.results import BacktestResult, ExitReason, Side, Trade
 from torchtrader.errors import BacktestError, StrategyError
 from torchtrader.strategies import Bars, ParamBatch, Strategy, StrategyParams, parse_params, run_positions
@@ -177,18 +177,25 @@ def run_backtrader(
     config: BacktestConfig,
     *,
     lake_version: int | None = None,
+    trade_from: int = 0,
 ) -> BacktestResult:
     """Backtest one parameter set in backtrader under the shared fill rules; returns our result type.
 
     ``strategy`` is one of our ``Strategy`` objects (its decisions are computed once at batch = 1) or a
     native ``bt.Strategy`` subclass (run unchanged, ``params`` passed as its backtrader params).
+    ``trade_from``: our strategies decide on every bar but trade (flat at first) from bar ``trade_from``
+    on, as in the torch engine; a native strategy only ever sees ``bars[trade_from:]``.
     """
+    if not 0 <= trade_from < len(bars):
+        raise BacktestError(f"trade_from {trade_from} is outside the {len(bars)} bars of {bars.symbol!r}")
+    traded = bars.window(trade_from) if trade_from else bars
     if isinstance(strategy, type) and issubclass(strategy, bt.Strategy):
-        return _run_native(strategy, bars, dict(params or {}), config, lake_version)
+        return _run_native(strategy, traded, dict(params or {}), config, lake_version)
     if not isinstance(strategy, Strategy):
         raise BacktestError(f"not a strategy: {strategy!r} (expected a Strategy or a bt.Strategy subclass)")
     resolved = _resolve_params(strategy, params)
-    targets = decisions(strategy, bars, resolved)
+    targets = decisions(strategy, bars, resolved)[trade_from:]
+    bars = traded
     cerebro = bt.Cerebro(cheat_on_open=True, stdstats=False, quicknotify=False)
     cerebro.adddata(make_feed(bars))
     configure_broker(cerebro, config)
@@ -357,4 +364,5 @@ def _result(
         final_equity=final_equity,
         lake_version=lake_version,
         engine="backtrader",
+        benchmark=buy_and_hold(bars.close, timeframe=bars.timeframe),
     )

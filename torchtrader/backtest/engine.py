@@ -27,7 +27,7 @@ from torchtrader.backtest.engine_sim import (
     resolve_dtype,
     simulate,
 )
-from torchtrader.backtest.metrics import metrics_at
+from torchtrader.backtest.metrics import buy_and_hold, metrics_at
 from torchtrader.backtest.results import (
     EXIT_REASONS,
     BacktestResult,
@@ -58,12 +58,19 @@ def run_backtest(
     config: BacktestConfig = BacktestConfig(),  # noqa: B008 - frozen, immutable default
     *,
     lake_version: int | None = None,
+    trade_from: int = 0,
 ) -> BacktestResult:
-    """Backtest one parameter set of ``strategy`` on ``bars``: trades, equity curve and metrics."""
+    """Backtest one parameter set of ``strategy`` on ``bars``: trades, equity curve and metrics.
+
+    ``trade_from``: bars before it are warm-up only. The strategy sees every bar, but trading starts
+    flat at bar ``trade_from`` and trades, equity and metrics cover ``bars[trade_from:]`` alone.
+    """
     prepared = _prepare(bars, config)
+    traded = trading_window(prepared, trade_from)
     batch = ParamBatch.from_params([params], device=prepared.device, dtype=prepared.dtype)
-    out = simulate(run_positions(strategy, prepared, batch), prepared, config)
-    return result_of(out, 0, strategy, prepared, params, config, lake_version)
+    positions = run_positions(strategy, prepared, batch)[:, trade_from:]
+    out = simulate(positions, traded, config)
+    return result_of(out, 0, strategy, traded, params, config, lake_version)
 
 
 def run_sweep(
@@ -76,8 +83,12 @@ def run_sweep(
     top_k: int = 10,
     chunk_size: int | None = None,
     lake_version: int | None = None,
+    trade_from: int = 0,
 ) -> SweepResult:
-    """Evaluate every parameter combination; metrics for all, full results for the best ``top_k``."""
+    """Evaluate every parameter combination; metrics for all, full results for the best ``top_k``.
+
+    ``trade_from`` as in ``run_backtest``: every combo trades ``bars[trade_from:]`` only.
+    """
     if not params:
         raise BacktestError("no parameter combinations to sweep")
     if rank_by not in Metrics.names():
@@ -85,11 +96,12 @@ def run_sweep(
     if chunk_size is not None and chunk_size < 1:
         raise BacktestError(f"chunk_size must be >= 1, got {chunk_size}")
     prepared = _prepare(bars, config)
+    traded = trading_window(prepared, trade_from)
     chunk = chunk_size or max(1, CHUNK_ELEMENTS // max(len(prepared), 1))
     stops = None
     if config.stop_loss is not None or config.take_profit is not None:
-        stops = StopIndex(prepared.low, prepared.high)
-    workspace = Workspace(min(chunk, len(params)), len(prepared), prepared.device)
+        stops = StopIndex(traded.low, traded.high)
+    workspace = Workspace(min(chunk, len(params)), len(traded), prepared.device)
     columns: dict[str, list[float]] = {name: [0.0] * len(params) for name in Metrics.names()}
     # Neighbouring combos share parameter values, so the indicator rows the bars' memo keeps
     # (``Bars.memo``, bounded) are reused chunk after chunk; metrics go back to the caller's order.
@@ -98,8 +110,8 @@ def run_sweep(
         rows = order[start : start + chunk]
         part = [params[i] for i in rows]
         batch = ParamBatch.from_params(part, device=prepared.device, dtype=prepared.dtype)
-        positions = run_positions(strategy, prepared, batch)
-        out = simulate(positions, prepared, config, keep_equity=False, stop_index=stops, workspace=workspace)
+        positions = run_positions(strategy, prepared, batch)[:, trade_from:]
+        out = simulate(positions, traded, config, keep_equity=False, stop_index=stops, workspace=workspace)
         del positions
         for name in Metrics.names():
             column = columns[name]
@@ -118,10 +130,11 @@ def run_sweep(
     if best:
         chosen = [params[i] for i in best]
         batch = ParamBatch.from_params(chosen, device=prepared.device, dtype=prepared.dtype)
-        out = simulate(run_positions(strategy, prepared, batch), prepared, config, stop_index=stops)
+        positions = run_positions(strategy, prepared, batch)[:, trade_from:]
+        out = simulate(positions, traded, config, stop_index=stops)
         del workspace
         top = [
-            result_of(out, row, strategy, prepared, chosen[row], config, lake_version)
+            result_of(out, row, strategy, traded, chosen[row], config, lake_version)
             for row in range(len(chosen))
         ]
     return SweepResult(
@@ -133,6 +146,7 @@ def run_sweep(
         symbol=prepared.symbol,
         timeframe=prepared.timeframe,
         lake_version=lake_version,
+        benchmark=buy_and_hold(traded.close, timeframe=traded.timeframe),
     )
 
 
@@ -185,6 +199,7 @@ def result_of(
         equity=pl.DataFrame({"ts": ts_series(bars.ts), "equity": equity}),
         final_equity=float(out.final_equity[row]),
         lake_version=lake_version,
+        benchmark=buy_and_hold(bars.close, timeframe=bars.timeframe),
     )
 
 
@@ -226,8 +241,27 @@ def bar_time(ts: np.ndarray[Any, np.dtype[np.int64]], index: int) -> datetime:
     return _EPOCH + timedelta(microseconds=int(ts[index]) // 1000)
 
 
+def ts_ns(moment: datetime) -> int:
+    """An aware datetime as int64 ns since the epoch (the bars' ``ts`` unit); naive means UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
 def ts_series(ts: np.ndarray[Any, np.dtype[np.int64]]) -> pl.Series:
     return pl.Series("ts", ts // 1000, dtype=pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+def trading_window(bars: Bars, trade_from: int) -> Bars:
+    """``bars[trade_from:]``, the bars a date-ranged run trades on (at least 2 of them)."""
+    if not 0 <= trade_from < len(bars):
+        raise BacktestError(f"trade_from {trade_from} is outside the {len(bars)} bars of {bars.symbol!r}")
+    traded = bars.window(trade_from) if trade_from else bars
+    if len(traded) < 2:
+        raise BacktestError(
+            f"the traded range of {bars.symbol!r} holds {len(traded)} bar(s): need at least 2"
+        )
+    return traded
 
 
 def _prepare(bars: Bars, config: BacktestConfig) -> Bars:

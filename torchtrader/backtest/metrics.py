@@ -15,6 +15,9 @@ close; ``r_t = equity_t / equity_{t-1} − 1`` for t = 1..T−1, so there are n 
 - win_rate = #(pnl > 0) / n_trades; profit_factor = Σ pnl⁺ / |Σ pnl⁻| (inf with gains and no losses);
   avg_trade = mean(pnl); all three NaN without trades (profit_factor NaN when Σ pnl⁺ = Σ pnl⁻ = 0)
 - exposure = bars whose close saw a position held / T
+
+The benchmark (``buy_and_hold``) applies the equity-curve formulas to close_t / close_0 of the same
+bars (weighted and summed, plus uninvested cash, for a portfolio).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from torchtrader.backtest.results import Metrics
+from torchtrader.backtest.results import Benchmark, Metrics
 from torchtrader.errors import BacktestError
 from torchtrader.timeframes import bars_per_year
 
@@ -148,3 +151,31 @@ def compute_metrics(
         mask = torch.as_tensor(np.asarray(held, dtype=bool) if not isinstance(held, Tensor) else held)
         values["exposure"] = mask.to(torch.float64).mean().reshape(1)
     return metrics_at(values, 0)
+
+
+def buy_and_hold(
+    closes: np.ndarray | Tensor | Sequence[float],
+    *,
+    timeframe: str,
+    weights: Sequence[float] | None = None,
+) -> Benchmark:
+    """Buy at the first close, hold to the last: ``closes`` [T] (one series) or [S, T] with ``weights``.
+
+    A portfolio holds weight_s of the equity in symbol s from the first close and the rest
+    (1 − Σ weights) in cash, never rebalanced.
+    """
+    prices = np.asarray(closes.cpu() if isinstance(closes, Tensor) else closes, dtype=np.float64)
+    prices = prices.reshape(1, -1) if prices.ndim == 1 else prices
+    if prices.shape[1] < 2:
+        raise BacktestError(f"a benchmark needs at least 2 bars, got {prices.shape[1]}")
+    w = np.ones(1) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape[0] != prices.shape[0]:
+        raise BacktestError(f"{w.shape[0]} weights for {prices.shape[0]} price series")
+    curve = (1.0 - w.sum()) + (w[:, None] * prices / prices[:, :1]).sum(axis=0)
+    values = equity_metrics(torch.from_numpy(curve).reshape(1, -1), bars_per_year(timeframe))
+    return Benchmark(
+        total_return=float(values["total_return"][0]),
+        cagr=float(values["cagr"][0]),
+        sharpe=float(values["sharpe"][0]),
+        max_drawdown=float(values["max_drawdown"][0]),
+    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import reduce
 from typing import Any
 
@@ -26,9 +27,9 @@ import polars as pl
 import torch
 
 from torchtrader.backtest.config import BacktestConfig
-from torchtrader.backtest.engine import bar_time, ts_series
+from torchtrader.backtest.engine import bar_time, ts_ns, ts_series
 from torchtrader.backtest.engine_sim import END, STOP_LOSS, TAKE_PROFIT, check_positions, round_trips
-from torchtrader.backtest.metrics import compute_metrics
+from torchtrader.backtest.metrics import buy_and_hold, compute_metrics
 from torchtrader.backtest.results import EXIT_REASONS, BacktestResult, Trade
 from torchtrader.errors import BacktestError
 from torchtrader.strategies.base import Bars, ParamBatch, Strategy, StrategyParams
@@ -89,22 +90,36 @@ def run_portfolio(
     config: BacktestConfig = BacktestConfig(),  # noqa: B008 - frozen, immutable default
     *,
     lake_version: int | None = None,
+    start: datetime | None = None,
 ) -> PortfolioResult:
-    """Backtest ``strategy`` with ``params`` on every symbol at once, sharing one cash account."""
+    """Backtest ``strategy`` with ``params`` on every symbol at once, sharing one cash account.
+
+    With ``start``, shared bars before it are warm-up: the strategy sees them, trading starts flat at
+    the first shared bar at or after ``start``, and trades, equity and metrics cover the rest only.
+    """
     _check_weights(bars_by_symbol, weights)
     aligned = align_bars({s: b.to(device="cpu", dtype=torch.float64) for s, b in bars_by_symbol.items()})
     symbols = list(aligned)
-    first = aligned[symbols[0]]
+    trade_from = 0
+    if start is not None:
+        trade_from = int(np.searchsorted(aligned[symbols[0]].ts, ts_ns(start), side="left"))
+    traded = {s: b.window(trade_from) for s, b in aligned.items()}
+    first = traded[symbols[0]]
     n_bars = len(first)
+    if n_bars < 2:
+        raise BacktestError(
+            f"the series of {', '.join(symbols)} share {n_bars} bar(s) in the traded range; need at least 2"
+        )
     batch = ParamBatch.from_params([params])
-    opens = np.stack([aligned[s].open.numpy() for s in symbols])
-    closes = np.stack([aligned[s].close.numpy() for s in symbols])
+    opens = np.stack([traded[s].open.numpy() for s in symbols])
+    closes = np.stack([traded[s].close.numpy() for s in symbols])
 
     events: list[tuple[int, int, int, int]] = []  # (bar, phase, symbol index, trip index)
     trips: list[dict[str, np.ndarray]] = []
     for k, symbol in enumerate(symbols):
-        positions = check_positions(run_positions(strategy, aligned[symbol], batch), n_bars)
-        found = round_trips(positions * weights[symbol], aligned[symbol], config)
+        decided = run_positions(strategy, aligned[symbol], batch)[:, trade_from:]
+        positions = check_positions(decided, n_bars)
+        found = round_trips(positions * weights[symbol], traded[symbol], config)
         cols = {name: getattr(found, name).numpy() for name in found.__dataclass_fields__}
         trips.append(cols)
         for i in range(cols["combo"].shape[0]):
@@ -147,6 +162,7 @@ def run_portfolio(
         lake_version=lake_version,
         weights={s: float(weights[s]) for s in symbols},
         trade_symbols=[symbols[k] for _, k, _ in trades],
+        benchmark=buy_and_hold(closes, timeframe=first.timeframe, weights=[weights[s] for s in symbols]),
     )
 
 

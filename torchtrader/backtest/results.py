@@ -116,6 +116,23 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class Benchmark:
+    """Buy-and-hold of the traded series over the result's bars, the yardstick beside every result.
+
+    Bought at the first bar's close and held to the last close, no costs (a portfolio holds each symbol
+    at its weight from the first close, the rest in cash). Formulas are ``metrics``' (same annualisation).
+    """
+
+    total_return: float
+    cagr: float
+    sharpe: float
+    max_drawdown: float
+
+    def to_json(self) -> dict[str, float | int | None]:
+        return {f.name: json_float(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True)
 class BacktestResult:
     """Everything one backtest produced, plus what is needed to reproduce it."""
 
@@ -131,6 +148,9 @@ class BacktestResult:
     lake_version: int | None = None
     code_version: str = field(default_factory=current_code_version)
     engine: str = "vector"
+    start: datetime | None = None  # the requested date range [start, end) (None: unbounded)
+    end: datetime | None = None
+    benchmark: Benchmark | None = None
 
     def to_json(self, *, include_equity: bool = False) -> dict[str, Any]:
         """The CLI's JSON document (see module docstring); the equity curve only on request."""
@@ -146,6 +166,9 @@ class BacktestResult:
             "lake_version": self.lake_version,
             "code_version": self.code_version,
             "config": self.config.model_dump(mode="json"),
+            "start": iso_or_none(self.start),
+            "end": iso_or_none(self.end),
+            "benchmark": self.benchmark.to_json() if self.benchmark is not None else None,
         }
         if include_equity:
             out["equity"] = [
@@ -194,6 +217,14 @@ class SweepResult:
     symbol: str = ""
     timeframe: str = ""
     lake_version: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    benchmark: Benchmark | None = None
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """Every evaluated combo (parameter columns, then Metrics columns), in evaluation order."""
+        return self.metrics
 
     def ranked(self) -> pl.DataFrame:
         """All combos, best first by ``rank_by`` (NaN last)."""
@@ -218,8 +249,21 @@ class SweepResult:
             "n_combos": self.n_combos,
             "rank_by": self.rank_by,
             "lake_version": self.lake_version,
+            "start": iso_or_none(self.start),
+            "end": iso_or_none(self.end),
+            "benchmark": self.benchmark.to_json() if self.benchmark is not None else None,
+            "deflated_sharpe": _deflated_sharpe_json(self),
             "top": rows,
         }
+
+
+def _deflated_sharpe_json(result: SweepResult) -> dict[str, Any] | None:
+    """The best combo's deflated Sharpe ratio (``optimize.sweep_stats``; imported here to keep the
+    backtest package free of an import-time dependency on the optimisation one)."""
+    from torchtrader.optimize.sweep_stats import sweep_deflated_sharpe
+
+    dsr = sweep_deflated_sharpe(result)
+    return dsr.to_json() if dsr is not None else None
 
 
 def rank_frame(frame: pl.DataFrame, rank_by: str) -> pl.DataFrame:
@@ -242,3 +286,7 @@ def iso_utc(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat()
+
+
+def iso_or_none(value: datetime | None) -> str | None:
+    return None if value is None else iso_utc(value)

@@ -6,21 +6,24 @@ by name (built-in or user file) and runs the chosen engine.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pydantic
 
 from torchtrader.backtest.config import BacktestConfig
 from torchtrader.backtest.results import BacktestResult, SweepResult
-from torchtrader.errors import ConfigError
+from torchtrader.errors import ConfigError, StrategyError
 from torchtrader.lake import Lake
-from torchtrader.strategies import Bars, StrategyParams, grid_report, load_strategy, parse_params
+from torchtrader.strategies import Bars, Strategy, StrategyParams, grid_report, load_strategy, parse_params
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +53,82 @@ def make_config(**values: Any) -> BacktestConfig:
         raise ConfigError(f"invalid backtest setting {name}={first.get('input')!r}: {first['msg']}") from None
 
 
-def load_bars(lake: Lake, series: SeriesRef, *, version: int | None = None) -> tuple[Bars, int | None]:
-    """The series' bars at ``version`` (default: the latest) and the bars version actually read."""
-    pinned = lake.version("bars") if version is None else version
-    frame = lake.read_bars(series.symbol, series.timeframe, source=series.source, version=pinned)
-    if frame.height < 2:
+def load_bars(
+    lake: Lake,
+    series: SeriesRef,
+    *,
+    version: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    warmup: int = 0,
+) -> tuple[Bars, int | None]:
+    """The series' bars at ``version`` (default: the latest) and the bars version actually read.
+
+    The range is half-open, ``start <= ts < end`` (like ``Lake.read_bars`` and ``ingest --end``), and
+    up to ``warmup`` bars before ``start`` come along for indicators: ``trade_start(bars, start)`` is
+    the index of the first bar in range. A range holding fewer than 2 bars is a one-line ConfigError.
+    """
+    if warmup < 0:
+        raise ConfigError(f"warmup must be >= 0 bars, got {warmup}")
+    start, end = utc_or_none(start), utc_or_none(end)
+    if start is not None and end is not None and end <= start:
         raise ConfigError(
-            f"{series.symbol} {series.timeframe} has {frame.height} bar(s) in the lake: need at least 2"
+            f"empty date range: --end {end.isoformat()} is not after --start {start.isoformat()}"
         )
+    pinned = lake.version("bars") if version is None else version
+    frame = lake.read_bars(series.symbol, series.timeframe, source=series.source, end=end, version=pinned)
+    first = 0
+    if start is not None:
+        first = int(frame["ts"].search_sorted(start, side="left"))
+        frame = frame.slice(max(0, first - warmup))
+        first = min(first, warmup)
+    in_range = frame.height - first
+    if in_range < 2:
+        raise ConfigError(_too_few_bars(lake, series, pinned, in_range, start, end))
     return Bars.from_frame(frame), pinned
+
+
+def trade_start(bars: Bars, start: datetime | None) -> int:
+    """Index of the first bar at or after ``start`` (0 without a start): where trading begins."""
+    if start is None:
+        return 0
+    from torchtrader.backtest.engine import ts_ns
+
+    return int(np.searchsorted(bars.ts, ts_ns(start), side="left"))
+
+
+def utc_or_none(moment: datetime | None) -> datetime | None:
+    """An aware UTC datetime (naive values are taken as UTC)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _too_few_bars(
+    lake: Lake,
+    series: SeriesRef,
+    version: int | None,
+    count: int,
+    start: datetime | None,
+    end: datetime | None,
+) -> str:
+    name = f"{series.symbol} {series.timeframe}"
+    if start is None and end is None:
+        return f"{name} has {count} bar(s) in the lake: need at least 2"
+    whole = lake.read_bars(series.symbol, series.timeframe, source=series.source, version=version)
+    first, last = (str(value) for value in (whole["ts"].min(), whole["ts"].max()))
+    held = f"the lake holds {first} .. {last}" if whole.height else "the lake holds none"
+    span = f"[{start.isoformat() if start else '-inf'}, {end.isoformat() if end else '+inf'})"
+    return f"{name} has {count} bar(s) in {span} (need at least 2): {held}; change --start/--end"
+
+
+def strategy_warmup(strategy: Strategy, params: Sequence[StrategyParams]) -> int:
+    """Bars of history the strategy needs before its first meaningful decision: the max over ``params``."""
+    try:
+        needs = [int(strategy.warmup(p)) for p in params]
+    except Exception as error:
+        raise StrategyError(f"strategy {strategy.name!r} failed in warmup(): {error}") from error
+    return max([0, *needs])
 
 
 def backtest(
@@ -71,21 +141,38 @@ def backtest(
     engine: Engine = "vector",
     strategies_dir: str | None = None,
     version: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    warmup: int | None = None,
 ) -> BacktestResult:
-    """One backtest of ``strategy`` (name or file) with ``params`` (``["k=v"]`` or a mapping)."""
+    """One backtest of ``strategy`` (name or file) with ``params`` (``["k=v"]`` or a mapping).
+
+    ``start``/``end`` (half-open, UTC) bound the traded range; bars before ``start`` (the strategy's
+    ``warmup``) feed its indicators, trading starts flat at ``start`` and a position still open at the
+    end closes at the last close in range. The result records the range. ``warmup`` overrides the
+    strategy's own bar count (a stateful strategy, e.g. a crossover, can decide differently on a
+    longer history: pass a sweep's warm-up to reproduce one of its rows exactly).
+    """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     cls = load_strategy(strategy, strategies_dir)
     parsed = parse_params(cls, params)
     config = config or BacktestConfig()
-    bars, pinned = load_bars(lake, series, version=version)
+    instance = cls()
+    start, end = utc_or_none(start), utc_or_none(end)
+    if warmup is None:
+        warmup = strategy_warmup(instance, [parsed]) if start is not None else 0
+    bars, pinned = load_bars(lake, series, version=version, start=start, end=end, warmup=warmup)
+    trade_from = trade_start(bars, start)
     if engine == "backtrader":
         from torchtrader.backtest.backtrader_engine import run_backtrader
 
-        return run_backtrader(cls(), bars, parsed, config, lake_version=pinned)
-    from torchtrader.backtest.engine import run_backtest
+        result = run_backtrader(instance, bars, parsed, config, lake_version=pinned, trade_from=trade_from)
+    else:
+        from torchtrader.backtest.engine import run_backtest
 
-    return run_backtest(cls(), bars, parsed, config, lake_version=pinned)
+        result = run_backtest(instance, bars, parsed, config, lake_version=pinned, trade_from=trade_from)
+    return dataclasses.replace(result, start=start, end=end)
 
 
 def sweep(
@@ -99,16 +186,36 @@ def sweep(
     top_k: int = 10,
     strategies_dir: str | None = None,
     version: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    warmup: int | None = None,
 ) -> SweepResult:
-    """Every valid combination of ``ranges`` (Cartesian product) with the batched engine."""
+    """Every valid combination of ``ranges`` (Cartesian product) with the batched engine.
+
+    ``start``/``end`` as in ``backtest``; the warm-up (unless ``warmup`` is given) is the largest any
+    combination needs, the same bars for every combination.
+    """
     cls = load_strategy(strategy, strategies_dir)
     combos = grid_params(cls, ranges)
-    bars, pinned = load_bars(lake, series, version=version)
+    instance = cls()
+    start, end = utc_or_none(start), utc_or_none(end)
+    if warmup is None:
+        warmup = strategy_warmup(instance, combos) if start is not None else 0
+    bars, pinned = load_bars(lake, series, version=version, start=start, end=end, warmup=warmup)
     from torchtrader.backtest.engine import run_sweep
 
-    return run_sweep(
-        cls(), bars, combos, config or BacktestConfig(), rank_by=rank_by, top_k=top_k, lake_version=pinned
+    result = run_sweep(
+        instance,
+        bars,
+        combos,
+        config or BacktestConfig(),
+        rank_by=rank_by,
+        top_k=top_k,
+        lake_version=pinned,
+        trade_from=trade_start(bars, start),
     )
+    top = [dataclasses.replace(r, start=start, end=end) for r in result.top]
+    return dataclasses.replace(result, top=top, start=start, end=end)
 
 
 def grid_params(cls: Any, ranges: Mapping[str, Sequence[Any]]) -> list[StrategyParams]:
@@ -192,5 +299,5 @@ def tearsheet(lake: Lake, result: BacktestResult, path: str | Path, *, source: s
     from torchtrader.backtest.tearsheet import write_tearsheet
 
     series = SeriesRef(result.symbol, result.timeframe, source)
-    bars, _ = load_bars(lake, series, version=result.lake_version)
+    bars, _ = load_bars(lake, series, version=result.lake_version, start=result.start, end=result.end)
     return write_tearsheet(result, bars, path)

@@ -6,7 +6,6 @@ printed. Heavy imports happen inside the commands so `torchtrader --help` stays 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +13,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from torchtrader.cli.common import settings_of
+from torchtrader.cli.common import parse_when, settings_of, write_json
 from torchtrader.errors import ConfigError
 
 if TYPE_CHECKING:
     from torchtrader.backtest.results import BacktestResult, SweepResult
 
+_START_HELP = "first bar traded: ISO date/datetime, UTC (earlier bars only warm indicators up)"
+_END_HELP = "end of the range, exclusive: ISO date/datetime, UTC (an open position closes at the last close)"
 _SUMMARY_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "n_trades")
 
 
@@ -36,6 +37,8 @@ def backtest_command(
     stop_loss: float | None = typer.Option(None, "--stop-loss", help="stop-loss as a fraction of entry"),
     take_profit: float | None = typer.Option(None, "--take-profit", help="take-profit fraction of entry"),
     initial_cash: float | None = typer.Option(None, "--cash", help="initial cash (default 10000)"),
+    start: str | None = typer.Option(None, "--start", help=_START_HELP),
+    end: str | None = typer.Option(None, "--end", help=_END_HELP),
     json_out: str | None = typer.Option(None, "--json", help="write the result JSON to OUT ('-' = stdout)"),
     html_out: Path | None = typer.Option(None, "--html", help="write a plotly HTML tearsheet to OUT"),
     save: bool = typer.Option(False, "--save", help="persist the result to the lake (backtest_runs, ...)"),
@@ -55,15 +58,24 @@ def backtest_command(
         take_profit=take_profit,
         initial_cash=initial_cash,
     )
+    begin, finish = parse_when(start, "--start"), parse_when(end, "--end")
     lake = Lake.from_settings(settings)
     series = SeriesRef(symbol, timeframe, source)
-    result = run(lake, series, strategy, param, config, engine=engine, strategies_dir=settings.strategies)
+    result = run(
+        lake,
+        series,
+        strategy,
+        param,
+        config,
+        engine=engine,
+        strategies_dir=settings.strategies,
+        start=begin,
+        end=finish,
+    )
     if html_out is not None:
-        from torchtrader.backtest.runner import load_bars
-        from torchtrader.backtest.tearsheet import write_tearsheet
+        from torchtrader.backtest.runner import tearsheet
 
-        bars, _ = load_bars(lake, series, version=result.lake_version)
-        write_tearsheet(result, bars, html_out)
+        tearsheet(lake, result, html_out, source=source)
     if save:
         from torchtrader.backtest.store import save_result
 
@@ -92,7 +104,10 @@ def sweep_command(
     dtype: str = typer.Option("float64", "--dtype", help="float64 or float32"),
     top: int = typer.Option(10, "--top", min=1, help="how many of the best combos to report"),
     rank_by: str = typer.Option("sharpe", "--rank-by", help="metric that ranks the combos"),
+    start: str | None = typer.Option(None, "--start", help=_START_HELP),
+    end: str | None = typer.Option(None, "--end", help=_END_HELP),
     json_out: str | None = typer.Option(None, "--json", help="write the sweep JSON to OUT ('-' = stdout)"),
+    pbo: bool = typer.Option(False, "--pbo", help="also report the probability of backtest overfitting"),
 ) -> None:
     """Backtest the Cartesian product of parameter grids in one batched pass; rank the combos."""
     from torchtrader.backtest.runner import SeriesRef, make_config, parse_grid
@@ -102,6 +117,7 @@ def sweep_command(
     if not grid:
         raise ConfigError("sweep needs at least one --grid name=start:stop:step")
     ranges = parse_grid(grid)
+    begin, finish = parse_when(start, "--start"), parse_when(end, "--end")
     settings = settings_of(ctx)
     config = make_config(
         fee=fee,
@@ -120,23 +136,25 @@ def sweep_command(
         rank_by=rank_by,
         top_k=top,
         strategies_dir=settings.strategies,
+        start=begin,
+        end=finish,
     )
+    document = result.to_json(top=top)
+    if pbo:
+        from torchtrader.optimize.sweep_stats import sweep_pbo
+
+        series = SeriesRef(symbol, timeframe, source)
+        lake = Lake.from_settings(settings)
+        found = sweep_pbo(lake, series, strategy, result, config, strategies_dir=settings.strategies)
+        document["pbo"] = found.to_json()
     if json_out is not None:
-        _write_json(json_out, result.to_json(top=top))
+        _write_json(json_out, document)
     if json_out != "-":
         _print_sweep(result, top)
+        typer.echo(_overfit_line(document))
 
 
-def _write_json(target: str, payload: dict[str, Any]) -> None:
-    text = json.dumps(payload, indent=2, allow_nan=False)
-    if target == "-":
-        typer.echo(text)
-        return
-    path = Path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    tmp.replace(path)
+_write_json = write_json  # the shared ``--json OUT`` writer (torchtrader.cli.common)
 
 
 def _fmt(value: Any) -> str:
@@ -156,6 +174,10 @@ def _print_backtest(result: BacktestResult, html_out: Path | None) -> None:
     for name, value in result.metrics.to_json().items():
         table.add_row(name, _fmt(value))
     table.add_row("lake_version", _fmt(result.lake_version))
+    if result.start is not None or result.end is not None:
+        table.add_row("range", _range(result.start, result.end))
+    if result.benchmark is not None:
+        table.add_row("buy & hold", _benchmark_line(result.benchmark.to_json()))
     if html_out is not None:
         table.add_row("tearsheet", str(html_out))
     Console().print(table)
@@ -175,6 +197,25 @@ def _print_sweep(result: SweepResult, top: int) -> None:
         params = " ".join(f"{k}={v}" for k, v in row["params"].items())
         table.add_row(str(rank), params, *(_fmt(row["metrics"][name]) for name in _SUMMARY_METRICS))
     Console().print(table)
+    if document.get("benchmark"):
+        Console().print(f"buy & hold over the same bars: {_benchmark_line(document['benchmark'])}")
+
+
+def _overfit_line(document: dict[str, Any]) -> str:
+    """Deflated Sharpe of the best (and PBO when asked for): how much of the best is luck."""
+    dsr = document.get("deflated_sharpe") or {}
+    line = f"deflated Sharpe of the best: {_fmt(dsr.get('dsr'))} over {dsr.get('n_trials', 0)} trials"
+    if "pbo" in document:
+        line += f"; probability of backtest overfitting: {_fmt(document['pbo']['pbo'])}"
+    return line
+
+
+def _range(start: Any, end: Any) -> str:
+    return f"[{start.isoformat() if start else '-inf'}, {end.isoformat() if end else '+inf'})"
+
+
+def _benchmark_line(benchmark: dict[str, Any]) -> str:
+    return " ".join(f"{name}={_fmt(value)}" for name, value in benchmark.items())
 
 
 def register(app: typer.Typer) -> None:

@@ -163,6 +163,19 @@ class Bars:
             timeframe=self.timeframe,
         )
 
+    def window(self, start: int, stop: int | None = None) -> Bars:
+        """Bars ``start`` up to (excluding) ``stop``: the span a date-ranged backtest trades on."""
+        return Bars(
+            open=self.open[..., start:stop],
+            high=self.high[..., start:stop],
+            low=self.low[..., start:stop],
+            close=self.close[..., start:stop],
+            volume=self.volume[..., start:stop],
+            ts=self.ts[start:stop],
+            symbol=self.symbol,
+            timeframe=self.timeframe,
+        )
+
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Bars:
         def move(t: Tensor) -> Tensor:
             return t.to(device=device, dtype=dtype)
