@@ -91,6 +91,8 @@ class _TargetReplayer(bt.Strategy):  # type: ignore[misc]
             return
         price = open_ * (1 + slip) if target > 0 else open_ * (1 - slip)
         units = target * config.size * cash / price
+        if config.fees_in_sizing:
+            units /= 1 + config.fee
         # The entry may overdraw cash by its fee (rule 3) plus rounding: see OracleBroker.set_reserve.
         broker.set_reserve((2 * config.fee + 1e-9) * abs(cash))
         if units > 0:

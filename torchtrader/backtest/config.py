@@ -8,8 +8,12 @@ Fill rules (table-tested in tests/backtest; the backtrader adapter is the oracle
    completely and, if the new target is non-zero, a new one is opened at the same open. Each close and
    each open is a separate fill; a trade is one open-to-close round trip.
 3. Size: units = target × ``size`` × equity / fill price, where equity is cash + held units × the fill
-   bar's open *after* closing the previous position. Fractional units are allowed; fees are not
-   subtracted from the sizing, so cash can dip slightly below zero by the fee.
+   bar's open *after* closing the previous position. Fractional units are allowed; by default fees are
+   not subtracted from the sizing, so cash can dip slightly below zero by the fee. With
+   ``fees_in_sizing`` the fee is inside the sizing: units = target × ``size`` × equity /
+   (fill price × (1 + ``fee``)), so an entry's cost plus its fee is exactly target × size × equity and
+   a full-size buy never overdraws cash (what a live broker's free balance allows; the paper broker
+   sizes this way). Shorts are sized by the same formula.
 4. Prices: buys fill at open × (1 + slippage_bps / 1e4), sells at open × (1 − slippage_bps / 1e4).
 5. Fees: ``fee`` × |units| × fill price, charged on every fill (both sides).
 6. Stops (optional, fractions of the entry fill price): a long's stop-loss sits at
@@ -46,5 +50,6 @@ class BacktestConfig(BaseModel):
     size: Annotated[float, Field(gt=0, le=1)] = 1.0
     stop_loss: Annotated[float, Field(gt=0, lt=1)] | None = None
     take_profit: Annotated[float, Field(gt=0)] | None = None
+    fees_in_sizing: bool = False
     dtype: Literal["float64", "float32"] = "float64"
     device: Literal["cpu", "cuda", "auto"] = "cpu"

@@ -235,6 +235,8 @@ def simulate(
     combo, entry_bar, exit_bar, reason = trips.combo, trips.entry_bar, trips.exit_bar, trips.reason
     fraction, direction = trips.fraction, trips.direction
     entry_price, exit_price = trips.entry_price, trips.exit_price
+    if config.fees_in_sizing:
+        fraction = fraction / (1 + config.fee)  # rule 3: entry cost plus fee = target × size × equity
 
     # Return of each trade per unit of the equity it was sized on (sizing is linear in equity).
     absfrac = fraction.abs()

@@ -8,7 +8,8 @@ Rules on top of the single-symbol fill rules (``torchtrader.backtest.config``):
 - Weights: symbol s trades target × weight_s × ``size`` of the portfolio equity. Weights are > 0 and
   sum to at most 1 (a portfolio is never levered beyond the strategy's own targets).
 - Shared cash, sizing (rule 3 generalised): at a bar's open, every signal exit fills first, then every
-  entry is sized on the same portfolio equity = cash + Σ held units × that bar's open.
+  entry is sized on the same portfolio equity = cash + Σ held units × that bar's open (with
+  ``fees_in_sizing``, divided by fill price × (1 + fee) as in rule 3).
 - Order inside a bar: open fills (exits, then entries), intrabar stop-loss/take-profit exits, then the
   end-of-data close at the last bar. Timing and fill prices of each symbol's trades are exactly those
   of a single-symbol backtest of that symbol; only their sizes depend on the rest of the portfolio.
@@ -171,6 +172,7 @@ class _Ledger:
 
     def __init__(self, config: BacktestConfig, n_symbols: int, n_bars: int) -> None:
         self.fee = config.fee
+        self.sizing_divisor = 1 + config.fee if config.fees_in_sizing else 1.0
         self.cash = config.initial_cash
         self.initial_cash = config.initial_cash
         self.units = np.zeros(n_symbols)
@@ -182,7 +184,7 @@ class _Ledger:
 
     def enter(self, bar: int, k: int, trip: int, fraction: float, price: float, opens: np.ndarray) -> None:
         equity = self.cash + float(self.units @ opens)
-        units = fraction * equity / price
+        units = fraction * equity / (price * self.sizing_divisor)
         cost = units * price + self.fee * abs(units) * price
         self.cash -= cost
         self.cash_delta[bar] -= cost

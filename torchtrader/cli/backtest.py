@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 _START_HELP = "first bar traded: ISO date/datetime, UTC (earlier bars only warm indicators up)"
 _END_HELP = "end of the range, exclusive: ISO date/datetime, UTC (an open position closes at the last close)"
+_FEES_IN_SIZING_HELP = "size entries so cost plus fee fits the equity (what a live bot can buy)"
 _SUMMARY_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "n_trades")
 
 
@@ -37,6 +38,7 @@ def backtest_command(
     stop_loss: float | None = typer.Option(None, "--stop-loss", help="stop-loss as a fraction of entry"),
     take_profit: float | None = typer.Option(None, "--take-profit", help="take-profit fraction of entry"),
     initial_cash: float | None = typer.Option(None, "--cash", help="initial cash (default 10000)"),
+    fees_in_sizing: bool = typer.Option(False, "--fees-in-sizing", help=_FEES_IN_SIZING_HELP),
     start: str | None = typer.Option(None, "--start", help=_START_HELP),
     end: str | None = typer.Option(None, "--end", help=_END_HELP),
     json_out: str | None = typer.Option(None, "--json", help="write the result JSON to OUT ('-' = stdout)"),
@@ -57,6 +59,7 @@ def backtest_command(
         stop_loss=stop_loss,
         take_profit=take_profit,
         initial_cash=initial_cash,
+        fees_in_sizing=fees_in_sizing,
     )
     begin, finish = parse_when(start, "--start"), parse_when(end, "--end")
     lake = Lake.from_settings(settings)
@@ -100,6 +103,7 @@ def sweep_command(
     slippage_bps: float = typer.Option(0.0, "--slippage-bps"),
     stop_loss: float | None = typer.Option(None, "--stop-loss"),
     take_profit: float | None = typer.Option(None, "--take-profit"),
+    fees_in_sizing: bool = typer.Option(False, "--fees-in-sizing", help=_FEES_IN_SIZING_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto"),
     dtype: str = typer.Option("float64", "--dtype", help="float64 or float32"),
     top: int = typer.Option(10, "--top", min=1, help="how many of the best combos to report"),
@@ -126,6 +130,7 @@ def sweep_command(
         take_profit=take_profit,
         device=device,
         dtype=dtype,
+        fees_in_sizing=fees_in_sizing,
     )
     result = run(
         Lake.from_settings(settings),
