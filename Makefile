@@ -5,6 +5,9 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov (infra checks) pins libraries the project also uses, so it lives in its own tool venv.
+IAC_VENV := .venv-iac
+CHECKOV_VERSION := 3.3.30
 # Quiet, offline-safe defaults for every tool the pipeline touches.
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export RAY_USAGE_STATS_ENABLED := 0
@@ -14,7 +17,7 @@ export MLFLOW_ENABLE_TELEMETRY := false
 export GX_ANALYTICS_ENABLED := false
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench bench-gpu clean
 
 install: $(STAMP)
 
@@ -26,6 +29,7 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first and pinned: the CPU wheel on this disk, never a multi-GB CUDA download.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	test -x $(IAC_VENV)/bin/checkov || { $(PYTHON) -m venv $(IAC_VENV) && $(IAC_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION); }
 	touch $(STAMP)
 
 demo: install
@@ -46,5 +50,9 @@ test: lint typecheck unit
 bench: install
 	$(PY) -m bench.run_all
 
+# On a machine with CUDA: every CUDA test and the GPU benchmarks, one report (docs/benchmarks/gpu.md).
+bench-gpu: install
+	$(PY) -m bench.bench_gpu
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(IAC_VENV) .mypy_cache .ruff_cache
