@@ -134,3 +134,36 @@ def test_checkov_passes_on_every_cloud() -> None:
     )
     assert scan.returncode == 0, scan.stdout[-4000:] + scan.stderr[-2000:]
     assert "Failed checks: 0" in scan.stdout
+
+
+def test_worker_image_is_pinned_small_and_not_root() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    bases = re.findall(r"^FROM\s+(\S+)", dockerfile, flags=re.MULTILINE)
+    assert bases and all(re.search(r":\d+\.\d+\.\d+-slim", base) for base in bases), bases
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    user = re.findall(r"^USER\s+(\S+)", final_stage, flags=re.MULTILINE)
+    assert user and not user[-1].startswith(("root", "0")), "the final stage must run as a non-root user"
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".git", ".venv", "data_lake", "tests"} <= set(ignored), "the build context must stay small"
+
+
+@pytest.mark.slow
+def test_checkov_passes_on_the_dockerfile() -> None:
+    assert CHECKOV.exists(), f"{CHECKOV} is missing: run `make install`"
+    scan = subprocess.run(
+        [
+            str(CHECKOV),
+            "-f",
+            str(ROOT / "Dockerfile"),
+            "--framework",
+            "dockerfile",
+            "--quiet",
+            "--compact",
+            "--skip-download",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert scan.returncode == 0, scan.stdout[-4000:] + scan.stderr[-2000:]
