@@ -140,3 +140,76 @@ def test_scanner_finds_leaks_in_text_sqlite_and_compressed_parquet(tmp_path: Pat
         ("state.db", "bytes"),
     ]
     assert scan_for_secrets([tmp_path / "logs" / "clean.log"], [secret]) == []
+
+
+def _paper_bot_run(tmp_path: Path, key: str, secret: str) -> list[Path]:
+    """A real paper bot's cycles with its key variables resolved, debug logs of every logger in a
+    file, and the JSON documents the CLI would print; returns what to scan."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from torchtrader.bots.config import make_bot_config, make_broker
+    from torchtrader.bots.cycle import run_cycle
+    from torchtrader.bots.explain import explain_bot
+    from torchtrader.bots.store import StateStore
+    from torchtrader.lake import Lake
+
+    config = make_bot_config(
+        {
+            "name": "keyed",
+            "strategy": "sma_cross",
+            "params": {"fast": 3, "slow": 8},
+            "symbols": ["BTC/USDT"],
+            "timeframe": "1h",
+            "capital": 10_000,
+            "lookback_bars": 20,
+            "broker": {"kind": "paper", "key_env": "TT_SCAN_KEY", "secret_env": "TT_SCAN_SECRET"},
+        }
+    )
+    assert resolve_secret("TT_SCAN_KEY") == key
+    assert resolve_secret("TT_SCAN_SECRET") == secret
+    log_file = tmp_path / "logs" / "bot.log"
+    log_file.parent.mkdir()
+    handler = logging.FileHandler(log_file)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        lake = Lake(str(tmp_path / "lake"))
+        store = StateStore(f"sqlite:///{tmp_path}/state.db")
+        broker = make_broker(config, store=store, lake=lake)
+        start = datetime(2026, 1, 5, tzinfo=UTC)
+        reports = [
+            run_cycle(config, store, broker, lake, now=start + timedelta(hours=k, minutes=1))
+            for k in range(12)
+        ]
+        # a careless library line: the redaction must catch it
+        logging.getLogger("torchtrader.bots.cycle").debug("signing with %s / %s", key, secret)
+        artifacts = tmp_path / "artifacts"
+        artifacts.mkdir()
+        (artifacts / "cycles.json").write_text(json.dumps([r.to_json() for r in reports]))
+        explained = explain_bot("keyed", store=store, lake=lake).to_json()
+        (artifacts / "explain.json").write_text(json.dumps(explained))
+        (artifacts / "events.json").write_text(
+            json.dumps([e.to_json() for e in store.events("keyed")], default=str)
+        )
+        assert any(store.fills("keyed")), "the bot should have traded"
+        store.close()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
+    return [log_file.parent, tmp_path / "artifacts", tmp_path / "lake", *tmp_path.glob("state.db*")]
+
+
+def test_a_real_bot_leaves_no_key_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key, secret = "scanKEY7d1e0a99b2", "scanSECRETf00dfeed4242"
+    monkeypatch.setenv("TT_SCAN_KEY", key)
+    monkeypatch.setenv("TT_SCAN_SECRET", secret)
+    places = _paper_bot_run(tmp_path, key, secret)
+    assert (tmp_path / "logs" / "bot.log").read_text().count("signing with *** / ***") == 1
+    assert scan_for_secrets(places, [key, secret]) == []
+    # the scan can fail: the same places with a leak planted in each kind of file are caught
+    (tmp_path / "logs" / "leak.log").write_text(f"x {secret}")
+    assert [Path(leak.path).name for leak in scan_for_secrets(places, [key, secret])] == ["leak.log"]
