@@ -17,6 +17,7 @@ Rules on top of the single-symbol fill rules (``torchtrader.backtest.config``):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +32,7 @@ from torchtrader.backtest.config import BacktestConfig
 from torchtrader.backtest.engine import bar_time, ts_ns, ts_series
 from torchtrader.backtest.engine_sim import END, STOP_LOSS, TAKE_PROFIT, check_positions, round_trips
 from torchtrader.backtest.metrics import buy_and_hold, compute_metrics
-from torchtrader.backtest.results import EXIT_REASONS, BacktestResult, Trade
+from torchtrader.backtest.results import EXIT_REASONS, BacktestResult, Trade, json_float
 from torchtrader.errors import BacktestError
 from torchtrader.strategies.base import Bars, ParamBatch, Strategy, StrategyParams
 from torchtrader.strategies.fence import run_positions
@@ -52,6 +53,27 @@ class PortfolioResult(BacktestResult):
         out["weights"] = dict(self.weights)
         for trade, symbol in zip(out["trades"], self.trade_symbols, strict=True):
             trade["symbol"] = symbol
+        out["symbols"] = {
+            symbol: {name: json_float(value) for name, value in row.items()}
+            for symbol, row in self.breakdown().items()
+        }
+        return out
+
+    def breakdown(self) -> dict[str, dict[str, float]]:
+        """Per symbol: weight, n_trades, net pnl, fees, win_rate (NaN without trades) and contribution
+        (net pnl / initial cash: the contributions sum to the portfolio's total return)."""
+        out: dict[str, dict[str, float]] = {}
+        for symbol, weight in self.weights.items():
+            pnls = [t.pnl for t, s in zip(self.trades, self.trade_symbols, strict=True) if s == symbol]
+            fees = [t.fees for t, s in zip(self.trades, self.trade_symbols, strict=True) if s == symbol]
+            out[symbol] = {
+                "weight": weight,
+                "n_trades": len(pnls),
+                "pnl": float(sum(pnls)),
+                "fees": float(sum(fees)),
+                "win_rate": sum(p > 0 for p in pnls) / len(pnls) if pnls else math.nan,
+                "contribution": float(sum(pnls)) / self.config.initial_cash,
+            }
         return out
 
 

@@ -8,29 +8,33 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pydantic
 
 from torchtrader.backtest.config import BacktestConfig
+
+# Re-exported: callers parse and run from one module.
+from torchtrader.backtest.grid import MAX_GRID_VALUES as MAX_GRID_VALUES
+from torchtrader.backtest.grid import parse_grid as parse_grid
+from torchtrader.backtest.grid import parse_weights as parse_weights
 from torchtrader.backtest.results import BacktestResult, SweepResult
-from torchtrader.errors import ConfigError, StrategyError
+from torchtrader.errors import BacktestError, ConfigError, StrategyError
 from torchtrader.lake import Lake
 from torchtrader.strategies import Bars, Strategy, StrategyParams, grid_report, load_strategy, parse_params
+
+if TYPE_CHECKING:
+    from torchtrader.backtest.portfolio import PortfolioResult
 
 logger = logging.getLogger(__name__)
 
 Engine = Literal["vector", "backtrader"]
 ENGINES: tuple[Engine, ...] = ("vector", "backtrader")
-_GRID = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*$")
-MAX_GRID_VALUES = 100_000
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,52 @@ def backtest(
     return dataclasses.replace(result, start=start, end=end)
 
 
+def portfolio_backtest(
+    lake: Lake,
+    series: Sequence[SeriesRef],
+    strategy: str,
+    params: Sequence[str] | Mapping[str, Any] = (),
+    weights: Mapping[str, float] | None = None,
+    config: BacktestConfig | None = None,
+    *,
+    strategies_dir: str | None = None,
+    version: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    warmup: int | None = None,
+) -> PortfolioResult:
+    """One strategy on several series with shared cash (``backtest.portfolio``); equal weights by default.
+
+    Every series is read at one pinned bars version; ``start``/``end``/``warmup`` as in ``backtest``.
+    """
+    symbols = [ref.symbol for ref in series]
+    if len(set(symbols)) != len(symbols):
+        raise ConfigError(f"a portfolio names each symbol once, got {', '.join(symbols)}")
+    if not symbols:
+        raise ConfigError("a portfolio needs at least one --symbol")
+    weights = dict(weights) if weights is not None else dict.fromkeys(symbols, 1.0 / len(symbols))
+    cls = load_strategy(strategy, strategies_dir)
+    parsed = parse_params(cls, params)
+    instance = cls()
+    start, end = utc_or_none(start), utc_or_none(end)
+    if warmup is None:
+        warmup = strategy_warmup(instance, [parsed]) if start is not None else 0
+    pinned = lake.version("bars") if version is None else version
+    bars = {
+        ref.symbol: load_bars(lake, ref, version=pinned, start=start, end=end, warmup=warmup)[0]
+        for ref in series
+    }
+    from torchtrader.backtest.portfolio import run_portfolio
+
+    try:
+        result = run_portfolio(
+            instance, bars, parsed, weights, config or BacktestConfig(), lake_version=pinned, start=start
+        )
+    except BacktestError as error:
+        raise ConfigError(str(error)) from None
+    return dataclasses.replace(result, start=start, end=end)
+
+
 def sweep(
     lake: Lake,
     series: SeriesRef,
@@ -225,73 +275,6 @@ def grid_params(cls: Any, ranges: Mapping[str, Sequence[Any]]) -> list[StrategyP
             "dropped %d of %d combinations that break the strategy's rules", report.dropped, report.total
         )
     return report.params
-
-
-def parse_grid(specs: Sequence[str]) -> dict[str, list[int | float | str]]:
-    """``["fast=5:20:5", "slow=30,50"]`` → ``{"fast": [5, 10, 15, 20], "slow": [30, 50]}``.
-
-    ``start:stop:step`` includes ``stop`` when the steps land on it; integers stay integers when start,
-    stop and step all are. A comma list gives the values as written.
-    """
-    ranges: dict[str, list[int | float | str]] = {}
-    for spec in specs:
-        match = _GRID.match(spec)
-        if not match:
-            raise ConfigError(f"bad --grid {spec!r}: use name=start:stop:step or name=v1,v2,...")
-        name, body = match.groups()
-        if name in ranges:
-            raise ConfigError(f"--grid gives parameter {name!r} twice")
-        ranges[name] = _grid_values(spec, body)
-    return ranges
-
-
-def _grid_values(spec: str, body: str) -> list[int | float | str]:
-    if ":" not in body:
-        return [_number(spec, part) for part in body.split(",")]
-    parts = body.split(":")
-    if len(parts) != 3:
-        raise ConfigError(f"bad --grid {spec!r}: a range needs exactly start:stop:step")
-    start, stop, step = (_decimal(spec, part) for part in parts)
-    if step <= 0:
-        raise ConfigError(f"bad --grid {spec!r}: step must be > 0")
-    if stop < start:
-        raise ConfigError(f"bad --grid {spec!r}: stop is below start")
-    count = int((stop - start) / step) + 1  # Decimal arithmetic: 0.1 steps land exactly on stop
-    if count > MAX_GRID_VALUES:
-        raise ConfigError(f"bad --grid {spec!r}: {count} values (at most {MAX_GRID_VALUES} per parameter)")
-    integral = all(
-        value == value.to_integral_value() and "." not in text and "e" not in text.lower()
-        for value, text in zip((start, stop, step), parts, strict=True)
-    )
-    values = [start + step * i for i in range(count)]
-    return [int(v) for v in values] if integral else [float(v) for v in values]
-
-
-def _decimal(spec: str, text: str) -> Decimal:
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise ConfigError(f"bad --grid {spec!r}: {text.strip()!r} is not a number") from None
-    if not value.is_finite():
-        raise ConfigError(f"bad --grid {spec!r}: {text.strip()!r} is not a finite number")
-    return value
-
-
-def _number(spec: str, text: str) -> int | float | str:
-    """A list item: a number when it reads as one, else the text (``true``), which the strategy's
-    parameter model validates."""
-    text = text.strip()
-    if not text:
-        raise ConfigError(f"bad --grid {spec!r}: empty value in the list")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return text
-    if not value.is_finite():
-        return text
-    if value == value.to_integral_value() and "." not in text and "e" not in text.lower():
-        return int(value)
-    return float(value)
 
 
 def tearsheet(lake: Lake, result: BacktestResult, path: str | Path, *, source: str | None = None) -> Path:

@@ -1,7 +1,8 @@
 """Plotly HTML tearsheet of one backtest: a single self-contained file that opens offline.
 
 Sections (each a plotly figure in a div with a fixed id, so tests and users can find them):
-``tearsheet-equity`` (equity and drawdown), ``tearsheet-price`` (close with entry/exit markers),
+``tearsheet-equity`` (equity and drawdown, with the buy-and-hold benchmark of the same bars as a
+second line, scaled to the initial cash), ``tearsheet-price`` (close with entry/exit markers),
 ``tearsheet-monthly`` (monthly returns heatmap) and ``tearsheet-trades`` (the trade list).
 plotly.js is embedded once, at the top, so the page needs no network.
 """
@@ -32,7 +33,7 @@ def write_tearsheet(result: BacktestResult, bars: pl.DataFrame | Bars, path: Pat
     target = Path(path)
     prices = _price_frame(bars)
     figures = [
-        (SECTION_IDS[0], equity_figure(result)),
+        (SECTION_IDS[0], equity_figure(result, prices)),
         (SECTION_IDS[1], price_figure(result, prices)),
         (SECTION_IDS[2], monthly_returns_figure(result)),
         (SECTION_IDS[3], trades_figure(result)),
@@ -79,6 +80,9 @@ def _summary_html(result: BacktestResult) -> str:
     metrics = result.metrics.to_dict()
     rows = [("final equity", result.final_equity), *metrics.items()]
     cells = "".join(f"<tr><td>{html.escape(name)}</td><td>{_fmt(value)}</td></tr>" for name, value in rows)
+    if result.benchmark is not None:
+        line = " · ".join(f"{name} {_fmt(value)}" for name, value in vars(result.benchmark).items())
+        cells += f"<tr><td>buy &amp; hold</td><td>{html.escape(line)}</td></tr>"
     params = html.escape(", ".join(f"{k}={v}" for k, v in result.params.items()))
     meta = html.escape(
         f"engine {result.engine} · lake version {result.lake_version} · code {result.code_version}"
@@ -93,7 +97,17 @@ def _fmt(value: float | int) -> str:
     return str(number) if isinstance(number, int) else f"{number:,.6g}"
 
 
-def equity_figure(result: BacktestResult) -> go.Figure:
+def benchmark_curve(result: BacktestResult, prices: pl.DataFrame) -> pl.DataFrame:
+    """Buy-and-hold of ``prices`` on the result's bars: initial cash × close / first close (ts, equity)."""
+    closes = prices.select(pl.col("ts").cast(pl.Datetime("us", "UTC")), "close")
+    joined = result.equity.select("ts").join(closes, on="ts", how="inner").sort("ts")
+    if joined.is_empty():
+        return pl.DataFrame(schema={"ts": pl.Datetime("us", "UTC"), "equity": pl.Float64})
+    first = float(joined["close"][0])
+    return joined.select("ts", (pl.col("close") / first * result.config.initial_cash).alias("equity"))
+
+
+def equity_figure(result: BacktestResult, prices: pl.DataFrame | None = None) -> go.Figure:
     equity = result.equity.sort("ts")
     values = equity["equity"].to_numpy()
     peak = np.maximum.accumulate(values) if len(values) else values
@@ -102,6 +116,19 @@ def equity_figure(result: BacktestResult) -> go.Figure:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04)
     ts = equity["ts"].to_list()
     fig.add_trace(go.Scatter(x=ts, y=values, name="equity", mode="lines"), row=1, col=1)
+    if prices is not None:
+        bench = benchmark_curve(result, prices)
+        fig.add_trace(
+            go.Scatter(
+                x=bench["ts"].to_list(),
+                y=bench["equity"].to_list(),
+                name="buy & hold",
+                mode="lines",
+                line={"color": "grey", "dash": "dot"},
+            ),
+            row=1,
+            col=1,
+        )
     fig.add_trace(
         go.Scatter(
             x=ts, y=drawdown, name="drawdown", mode="lines", fill="tozeroy", line={"color": "crimson"}

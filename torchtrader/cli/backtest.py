@@ -27,7 +27,14 @@ _SUMMARY_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown",
 
 def backtest_command(
     ctx: typer.Context,
-    symbol: str = typer.Option(..., "--symbol", "-s", help="series to test, e.g. SPX or BTC/USDT"),
+    symbols: list[str] = typer.Option(
+        ..., "--symbol", "-s", help="series to test, e.g. SPX or BTC/USDT; repeat for a portfolio"
+    ),
+    weights: str | None = typer.Option(
+        None,
+        "--weights",
+        help="portfolio weights: 0.6,0.4 (in --symbol order) or SPX=0.6,IXIC=0.4; default equal",
+    ),
     timeframe: str = typer.Option("1d", "--timeframe", "-t"),
     source: str | None = typer.Option(None, "--source", help="needed when several sources hold SYMBOL"),
     strategy: str = typer.Option(..., "--strategy", help="built-in name, user strategy name or file.py"),
@@ -45,13 +52,20 @@ def backtest_command(
     html_out: Path | None = typer.Option(None, "--html", help="write a plotly HTML tearsheet to OUT"),
     save: bool = typer.Option(False, "--save", help="persist the result to the lake (backtest_runs, ...)"),
 ) -> None:
-    """Backtest one strategy with one parameter set on one series of the lake."""
-    from torchtrader.backtest.runner import ENGINES, SeriesRef, make_config
+    """Backtest one strategy with one parameter set on a series of the lake, or on several at once
+    (a portfolio: shared cash, fixed weights, per-symbol breakdown)."""
+    from torchtrader.backtest.runner import ENGINES, SeriesRef, make_config, parse_weights, portfolio_backtest
     from torchtrader.backtest.runner import backtest as run
     from torchtrader.lake import Lake
 
     if engine not in ENGINES:
         raise ConfigError(f"unknown --engine {engine!r}: use one of {', '.join(ENGINES)}")
+    portfolio = len(symbols) > 1 or weights is not None
+    if portfolio and engine != "vector":
+        raise ConfigError("a portfolio (several --symbol or --weights) runs on --engine vector only")
+    if portfolio and html_out is not None:
+        raise ConfigError("--html draws one series: run it per --symbol, not on a portfolio")
+    parsed_weights = parse_weights(weights, symbols)
     settings = settings_of(ctx)
     config = make_config(
         fee=fee,
@@ -63,18 +77,31 @@ def backtest_command(
     )
     begin, finish = parse_when(start, "--start"), parse_when(end, "--end")
     lake = Lake.from_settings(settings)
-    series = SeriesRef(symbol, timeframe, source)
-    result = run(
-        lake,
-        series,
-        strategy,
-        param,
-        config,
-        engine=engine,
-        strategies_dir=settings.strategies,
-        start=begin,
-        end=finish,
-    )
+    result: BacktestResult
+    if portfolio:
+        result = portfolio_backtest(
+            lake,
+            [SeriesRef(symbol, timeframe, source) for symbol in symbols],
+            strategy,
+            param,
+            parsed_weights,
+            config,
+            strategies_dir=settings.strategies,
+            start=begin,
+            end=finish,
+        )
+    else:
+        result = run(
+            lake,
+            SeriesRef(symbols[0], timeframe, source),
+            strategy,
+            param,
+            config,
+            engine=engine,
+            strategies_dir=settings.strategies,
+            start=begin,
+            end=finish,
+        )
     if html_out is not None:
         from torchtrader.backtest.runner import tearsheet
 
@@ -185,6 +212,20 @@ def _print_backtest(result: BacktestResult, html_out: Path | None) -> None:
         table.add_row("buy & hold", _benchmark_line(result.benchmark.to_json()))
     if html_out is not None:
         table.add_row("tearsheet", str(html_out))
+    Console().print(table)
+    breakdown = getattr(result, "breakdown", None)
+    if breakdown is not None:
+        _print_breakdown(breakdown())
+
+
+def _print_breakdown(rows: dict[str, dict[str, float]]) -> None:
+    table = Table(title="per symbol")
+    table.add_column("symbol")
+    names = list(next(iter(rows.values())))
+    for name in names:
+        table.add_column(name, justify="right")
+    for symbol, row in rows.items():
+        table.add_row(symbol, *(_fmt(row[name]) for name in names))
     Console().print(table)
 
 
