@@ -1,0 +1,1 @@
+"""Operations support: health checks (`torchtrader doctor`)."""
