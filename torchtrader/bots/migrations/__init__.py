@@ -1,0 +1,1 @@
+"""Alembic migrations of the bot state store, run programmatically by ``bots.store.schema``."""
