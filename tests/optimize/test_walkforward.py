@@ -18,7 +18,8 @@ from torchtrader.backtest import runner
 from torchtrader.backtest.config import BacktestConfig
 from torchtrader.lake import Lake
 from torchtrader.optimize.objectives import make_objective
-from torchtrader.optimize.walkforward import WalkForwardResult, choose_on_grid, walk_forward
+from torchtrader.optimize.walkforward import choose_on_grid, walk_forward
+from torchtrader.optimize.walkforward_report import WalkForwardResult
 from torchtrader.testing.market import sample_frame
 
 GRID = ["fast=5,10,20", "slow=30,60"]
@@ -177,3 +178,26 @@ def test_bad_input_is_one_line_and_leaves_no_run(
     client = MlflowClient(tracking_uri=mlflow_uri)
     experiments = client.search_experiments()
     assert not client.search_runs([e.experiment_id for e in experiments])
+
+
+@pytest.mark.slow
+def test_random_search_through_tune_chooses_on_the_train_span(local_ray: None, spx_lake: str) -> None:
+    lake, series = Lake(spx_lake), runner.SeriesRef("SPX")
+    result = walk_forward(
+        lake, series, "sma_cross", train="3y", test="2y", search="random", samples=6,
+        grid=["fast=5:20", "slow=30:90"], config=CONFIG, seed=7,
+    )  # fmt: skip
+    assert len(result.windows) == 2
+    for w in result.windows:
+        assert 5 <= w.best_params["fast"] <= 20 and 30 <= w.best_params["slow"] <= 90
+        again = runner.backtest(
+            lake,
+            series,
+            "sma_cross",
+            w.best_params,
+            CONFIG,
+            start=w.window.train_start,
+            end=w.window.train_end,
+        )
+        assert w.in_sample == again.metrics  # in-sample = the choice backtested on its train span alone
+    assert result.pbo is not None and result.pbo.n_strategies >= 2
