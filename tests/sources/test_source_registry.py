@@ -7,11 +7,11 @@ import pytest
 from torchtrader.errors import ConfigError, SourceError
 from torchtrader.sources import SOURCE_NAMES, Source, get_source
 
-OPTIONS = {"csv": {"path": "bars.csv"}, "alphavantage": {"key": "k"}}
+OPTIONS = {"csv": {"path": "bars.csv"}, "alphavantage": {"key": "k"}, "binance-dump": {"paths": ["d"]}}
 
 
-def test_the_six_sources_are_registered() -> None:
-    assert SOURCE_NAMES == ("yfinance", "alphavantage", "ccxt", "csv", "sample", "synthetic")
+def test_the_seven_sources_are_registered() -> None:
+    assert SOURCE_NAMES == ("yfinance", "alphavantage", "ccxt", "csv", "binance-dump", "sample", "synthetic")
 
 
 @pytest.mark.parametrize("name", SOURCE_NAMES)

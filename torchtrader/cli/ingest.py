@@ -25,6 +25,11 @@ _TIMEFRAME = typer.Option("1d", "--timeframe", "-t", help="ccxt-style timeframe:
 _START = typer.Option(None, "--start", help="ISO date/datetime (UTC when naive)")
 _END = typer.Option(None, "--end", help="ISO date/datetime, exclusive")
 _JSON = typer.Option(False, "--json", help="print the reports as JSON")
+_GX = typer.Option(
+    None,
+    "--gx/--no-gx",
+    help="also cross-check with Great Expectations (default: only when already loaded or for 2M+ rows)",
+)
 
 
 def parse_when(value: str | None, option: str) -> datetime | None:
@@ -43,7 +48,9 @@ def _print_reports(reports: Sequence[IngestReport], failures: dict[str, str], as
         echo_json({"reports": [r.to_dict() for r in reports], "failures": failures})
         return
     table = Table(title="ingest")
-    for column in ("source", "symbol", "timeframe", "fetched", "added", "quarantined", "last ts", "version"):
+    for column in (
+        "source", "symbol", "timeframe", "fetched", "added", "quarantined", "new gaps", "last ts", "version",
+    ):  # fmt: skip
         table.add_column(column)
     for r in reports:
         table.add_row(
@@ -53,6 +60,7 @@ def _print_reports(reports: Sequence[IngestReport], failures: dict[str, str], as
             str(r.rows_fetched),
             str(r.rows_added),
             str(r.rows_quarantined),
+            str(sum(gap.missing_bars for gap in r.new_gaps)),
             r.last_ts.isoformat() if r.last_ts else "-",
             str(r.lake_version),
         )
@@ -101,13 +109,15 @@ def _ingest_many(
 def ingest_csv_command(
     ctx: typer.Context,
     path: Path = typer.Argument(
-        ..., help="CSV with a header: timestamp|date, open, high, low, close, volume"
+        ...,
+        help="CSV with a header: timestamp|date, open, high, low, close, volume (or a Binance kline dump)",
     ),
     symbol: str = typer.Option(..., "--symbol", "-s"),
     timeframe: str = _TIMEFRAME,
     quarantine_invalid: bool = typer.Option(
         False, "--quarantine-invalid", help="ingest the valid rows and quarantine the rest"
     ),
+    gx: bool | None = _GX,
     as_json: bool = _JSON,
 ) -> None:
     """Import a CSV file: all-or-nothing unless --quarantine-invalid."""
@@ -115,7 +125,32 @@ def ingest_csv_command(
     from torchtrader.lake import Lake
 
     lake = Lake.from_settings(settings_of(ctx))
-    report = ingest_csv(lake, path, symbol=symbol, timeframe=timeframe, quarantine_invalid=quarantine_invalid)
+    report = ingest_csv(
+        lake, path, symbol=symbol, timeframe=timeframe, quarantine_invalid=quarantine_invalid, gx=gx
+    )
+    _print_reports([report], {}, as_json)
+
+
+@ingest_app.command("binance-dump")
+def ingest_binance_dump_command(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(
+        ..., help="kline .csv/.zip files from data.binance.vision, or folders"
+    ),
+    symbol: str = typer.Option(..., "--symbol", "-s", help="ccxt-style symbol, e.g. BTC/USDT"),
+    timeframe: str = typer.Option(..., "--timeframe", "-t", help="the files' interval, e.g. 1m"),
+    as_source: str = typer.Option(
+        "binance-dump", "--as-source", help="series source to file the bars under (ccxt: continue with ccxt)"
+    ),
+    gx: bool | None = _GX,
+    as_json: bool = _JSON,
+) -> None:
+    """Backfill from Binance public-data kline dumps (every file checked before the first write)."""
+    from torchtrader.ingest import ingest_binance_dump
+    from torchtrader.lake import Lake
+
+    lake = Lake.from_settings(settings_of(ctx))
+    report = ingest_binance_dump(lake, paths, symbol=symbol, timeframe=timeframe, source=as_source, gx=gx)
     _print_reports([report], {}, as_json)
 
 

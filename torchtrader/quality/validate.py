@@ -19,11 +19,18 @@ that size are validated by GX in full. So each batch gets an independent second 
 failure and on a spread of passing rows at O(1) cost, and ``ExpectationOutcome.agrees`` reports any
 disagreement (logged as a warning). A background thread was rejected: GX is GIL-bound Python, so it
 would still steal the same CPU from the writer on a small machine. ``run_gx=False`` skips GX.
+
+When GX runs at all (``wants_gx``): importing it costs 5-10 s of a fresh process here, more than a
+small ingest takes in total, while it never changes what is stored (the polars rule table decides).
+So a short-lived process (the CLI) runs it only where the import is amortised: when asked (``--gx``),
+when GX is already loaded in the process, or for batches of ``GX_AUTO_ROWS`` rows or more. Flows
+(long-lived workers), ``data docs`` and direct ``validate_bars`` calls keep running it by default.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 
 import polars as pl
@@ -49,6 +56,7 @@ _SID = "_series"
 _TS_US = "_ts_us"
 _TF_US = "_timeframe_us"
 _US = 1_000_000
+GX_AUTO_ROWS = 2_000_000  # from here a CLI ingest takes seconds anyway and GX's import is < ~1/2 of it
 # 1970-01-05 was a Monday: weekly bars (ccxt, exchanges) open on Mondays, not on the epoch's Thursday.
 _WEEK_ANCHOR_US = 4 * 86_400 * _US
 
@@ -217,6 +225,13 @@ def _gaps(prepared: Prepared, valid: pl.Series | None) -> list[Gap]:
         Gap(symbol=symbol, after=after, before=before, missing_bars=int(missing))
         for symbol, after, before, missing in holes.iter_rows()
     ]
+
+
+def wants_gx(requested: bool | None, rows: int) -> bool:
+    """Whether an ingest runs the GX cross-check: as requested, else only where its import is paid off."""
+    if requested is not None:
+        return requested
+    return "great_expectations" in sys.modules or rows >= GX_AUTO_ROWS
 
 
 def validate_bars(

@@ -22,6 +22,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "alphavantage": ("torchtrader.sources.alphavantage_source", "AlphaVantageSource"),
     "ccxt": ("torchtrader.sources.ccxt_source", "CcxtSource"),
     "csv": ("torchtrader.sources.csv_source", "CsvSource"),
+    "binance-dump": ("torchtrader.sources.binance_dump", "BinanceDumpSource"),
     "sample": ("torchtrader.sources.sample", "SampleSource"),
     "synthetic": ("torchtrader.sources.synthetic", "SyntheticSource"),
 }

@@ -1,7 +1,8 @@
 """CSV bars: the ``torchtrader ingest csv`` contract.
 
-A header row; columns ``timestamp`` (or ``date``/``datetime``/``time``), open, high, low, close, volume,
-matched case-insensitively (extra columns are ignored); timestamps are ISO-8601 dates or datetimes
+Also Binance public-data kline dumps (12 headerless fields, see ``binance_dump``), detected from the
+first line. Otherwise: a header row; columns ``timestamp`` (or ``date``/``datetime``/``time``), open,
+high, low, close, volume, matched case-insensitively (extra columns are ignored); timestamps are ISO-8601 dates or datetimes
 (with or without a UTC offset; naive means UTC) or epoch milliseconds.
 
 This module only *parses*. Anything that stops a row from becoming a typed bar (missing column, text
@@ -176,7 +177,12 @@ def _pick_columns(path: Path, header: list[str]) -> dict[str, str]:
     if time_column is None:
         missing.insert(0, "timestamp (or date/datetime/time)")
     if missing:
-        raise _fail(path, 1, f"missing column(s) {', '.join(missing)}; header has {', '.join(header)}")
+        raise _fail(
+            path,
+            1,
+            f"missing column(s) {', '.join(missing)}; header has {', '.join(header)} "
+            "(formats tried: torchtrader CSV with a header, Binance kline dump with 12 fields)",
+        )
     assert time_column is not None
     picked["ts"] = time_column
     return picked
@@ -347,6 +353,11 @@ def read_csv_bars(path: str | Path, *, symbol: str, timeframe: str = "1d", sourc
     raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, as spreadsheet exports write
     if not raw or raw.isspace():
         raise _fail(file, 1, "empty file: expected a header row and data rows")
+    from torchtrader.sources.binance_dump import looks_like_klines, parse_klines
+
+    if looks_like_klines(raw):  # a Binance public-data kline file: headerless, 12 fields
+        frame, lines = parse_klines(raw, str(file), source=source, symbol=symbol, timeframe=timeframe)
+        return CsvRead(frame=frame, lines=lines)
     fast = None if b'"' in raw else _read_fast(file, raw)
     frame, lines = fast if fast is not None else _read_exact(file, _decode(file, raw))
     picked = _pick_columns(file, frame.columns)
