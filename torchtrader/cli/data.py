@@ -14,7 +14,6 @@ from torchtrader.cli.common import echo_json, settings_of
 from torchtrader.errors import ConfigError
 
 if TYPE_CHECKING:
-
     from torchtrader.lake import Lake
 
 data_app = typer.Typer(help="Inspect the lake.", no_args_is_help=True)

@@ -2,8 +2,8 @@
 
 Also Binance public-data kline dumps (12 headerless fields, see ``binance_dump``), detected from the
 first line. Otherwise: a header row; columns ``timestamp`` (or ``date``/``datetime``/``time``), open,
-high, low, close, volume, matched case-insensitively (extra columns are ignored); timestamps are ISO-8601 dates or datetimes
-(with or without a UTC offset; naive means UTC) or epoch milliseconds.
+high, low, close, volume, matched case-insensitively (extra columns are ignored); timestamps are
+ISO-8601 dates or datetimes (with or without a UTC offset; naive means UTC) or epoch milliseconds.
 
 This module only *parses*. Anything that stops a row from becoming a typed bar (missing column, text
 where a number belongs, an unreadable date, a ragged line, mixed timezones) raises ``DataError`` naming
