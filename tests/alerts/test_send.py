@@ -30,6 +30,7 @@ def _closed_port() -> int:
     [
         ("fill", "success"),
         ("order_rejected", "warning"),
+        ("ambiguous", "warning"),
         ("discrepancy", "warning"),
         ("drawdown", "warning"),
         ("daily_pnl", "warning"),

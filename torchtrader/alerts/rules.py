@@ -1,7 +1,8 @@
 """Which bot happenings become alerts: chosen event kinds plus two account rules.
 
-Events are what the bot records (a fill, a risk halt, a reconciliation discrepancy, a failed cycle,
-a strategy or model change); the user picks the kinds worth a message. The account rules watch the
+Events are what the bot records (a fill, a refused or ambiguous order, a risk halt, a
+reconciliation discrepancy, a failed cycle, a strategy or model change); the user picks the kinds
+worth a message. The account rules watch the
 equity: drawdown from the peak at least ``drawdown_at_least`` (a fraction), and the day's P&L at
 most ``daily_pnl_at_most`` (quote currency, usually negative). A rule alerts when it *becomes* true
 (compared with the previous evaluation), not on every cycle it stays true, so a bot sitting in a
@@ -19,7 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torchtrader.alerts.send import send_alert
 
 EventKind = Literal[
-    "fill", "order_rejected", "halt", "discrepancy", "error", "strategy_change", "model_change"
+    "fill",
+    "order_rejected",
+    "ambiguous",
+    "halt",
+    "discrepancy",
+    "error",
+    "strategy_change",
+    "model_change",
 ]
 EVENT_KINDS: Final[frozenset[EventKind]] = frozenset(get_args(EventKind))
 RuleKind = Literal["drawdown", "daily_pnl"]
@@ -117,6 +125,7 @@ def daily_pnl(account: EquityLike) -> float:
 _HEADLINES: Final[dict[str, str]] = {
     "fill": "fill",
     "order_rejected": "order rejected",
+    "ambiguous": "order outcome unknown",
     "halt": "halted",
     "discrepancy": "reconciliation discrepancy",
     "error": "cycle error",

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 NOTIFY_TYPES: Final[dict[str, str]] = {
     "fill": "success",
     "order_rejected": "warning",
+    "ambiguous": "warning",
     "discrepancy": "warning",
     "drawdown": "warning",
     "daily_pnl": "warning",
