@@ -8,6 +8,7 @@ the bot does not know about shows exactly that slippage, fill by fill, against t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,30 @@ def test_a_slipping_venue_shows_its_slippage_worked_by_hand(tmp_path: Path) -> N
         held += sign * fill.qty
     mark = explained.marks["BTC/USDT"]
     assert explained.pnl_actual == pytest.approx(cash + held * mark, rel=1e-12)
+
+
+def test_cli_explain_json_and_table(
+    exact_bot: tuple[Any, Any], run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, lake = exact_bot
+    monkeypatch.setenv("TORCHTRADER_STATE_DB", store.url)
+    done = run_cli(lake.uri, "bot", "explain", "b1", "--json", "-")
+    assert done.code == 0, done.err
+    document = done.json()
+    assert document["name"] == "b1" and document["unmatched"] == 0
+    assert set(document["fills"][0]) >= {"symbol", "side", "actual", "modelled", "price_gap"}
+    assert set(document["fills"][0]["actual"]) == {"ts", "price", "qty", "fee"}
+    assert set(document["pnl"]) == {"actual", "modelled", "gap"}
+    table = run_cli(lake.uri, "bot", "explain", "b1")
+    assert table.code == 0 and "P&L actual" in table.out
+
+
+def test_cli_unknown_bot_is_one_line(
+    exact_bot: tuple[Any, Any], run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, lake = exact_bot
+    monkeypatch.setenv("TORCHTRADER_STATE_DB", store.url)
+    done = run_cli(lake.uri, "bot", "explain", "nobody", "--json", "-")
+    assert done.code == 1
+    assert done.err.startswith("error: ") and done.err.count("\n") == 1
+    assert "nobody" in done.err
