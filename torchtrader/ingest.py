@@ -354,3 +354,14 @@ def resample_series(
     )
     lake.write_table(LINEAGE_TABLE, lineage)
     return result
+
+
+def ingest_actions(lake: Lake, source: str, symbol: str, *, key: str | None = None) -> int:
+    """Fetch a stock's splits and dividends into ``corporate_actions`` (upsert); events now stored."""
+    from torchtrader.lake.corporate_actions import KEY, TABLE
+    from torchtrader.sources.actions import fetch_actions
+
+    actions = fetch_actions(source, symbol, key=key)
+    if actions.height:
+        lake.write_table(TABLE, actions, key=list(KEY), mode="upsert")
+    return lake.corporate_actions(symbol).height

@@ -154,6 +154,27 @@ def ingest_binance_dump_command(
     _print_reports([report], {}, as_json)
 
 
+@ingest_app.command("actions")
+def ingest_actions_command(
+    ctx: typer.Context,
+    symbols: list[str] = _SYMBOLS,
+    source: str = typer.Option("yfinance", "--source", help="yfinance or alphavantage"),
+    as_json: bool = _JSON,
+) -> None:
+    """Splits and dividends into the corporate_actions table (reads adjust with them; default split)."""
+    from torchtrader.ingest import ingest_actions
+    from torchtrader.lake import Lake
+
+    settings = settings_of(ctx)
+    lake = Lake.from_settings(settings)
+    counts = {s: ingest_actions(lake, source, s, key=settings.alphavantage_key) for s in symbols or []}
+    if as_json:
+        echo_json(counts)
+        return
+    for symbol, count in counts.items():
+        typer.echo(f"{symbol}: {count} corporate actions stored")
+
+
 @ingest_app.command("sample")
 def ingest_sample(ctx: typer.Context, symbols: list[str] | None = _SYMBOLS, as_json: bool = _JSON) -> None:
     """Real daily S&P 500 and NASDAQ bars 1999–2018, shipped offline in the `arch` package."""

@@ -176,6 +176,14 @@ class AlphaVantageSource(Source):
         logger.info("alphavantage: %s %s: %d bars in %d call(s)", symbol, timeframe, bars.height, len(calls))
         return clip_range(bars.unique("ts", keep="last", maintain_order=True), start_utc, end_utc)
 
+    def actions(self, symbol: str) -> pl.DataFrame:
+        """Splits and dividends (``corporate_actions`` rows) from TIME_SERIES_DAILY_ADJUSTED."""
+        from torchtrader.sources.actions import alphavantage_actions
+
+        client = _TimeSeries(self._key, timeout=self.timeout, session=self._session)
+        data, _ = self._call(partial(client.get_daily_adjusted, symbol, outputsize="full"), symbol)
+        return alphavantage_actions(data, symbol)
+
     def _call(self, call: Callable[[], tuple[Any, Any]], symbol: str) -> tuple[Any, Any]:
         try:
             data, meta = call()
