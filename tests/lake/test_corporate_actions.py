@@ -100,3 +100,10 @@ def test_bad_adjust_and_impossible_events() -> None:
         to_actions(ACTIONS.with_columns(pl.lit(-2.0).alias("value")))
     with pytest.raises(DataError, match="unknown corporate action kind 'merger'"):
         to_actions(ACTIONS.with_columns(pl.lit("merger").alias("kind")))
+
+
+def test_yahoo_series_are_not_adjusted_twice(lake: Lake) -> None:
+    yahoo = RAW.with_columns(pl.lit("yfinance").alias("source"))
+    lake.upsert_bars(yahoo)  # Yahoo already split-adjusts: stored as delivered, read as delivered
+    assert lake.read_bars("ACME", source="yfinance").equals(yahoo)
+    assert lake.read_bars("ACME", source="csv")["close"].to_list() == [100.0, 101.0, 101.0, 102.0]

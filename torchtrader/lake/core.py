@@ -25,7 +25,7 @@ from torchtrader.lake import _bars_io as bars_io
 from torchtrader.lake._frames import conform, require_no_null_keys, series_summary, utc_or_none
 from torchtrader.lake._store import TableStore, check_table_name, normalise_root, storage_errors
 from torchtrader.lake._tables import Filters, WriteMode, read_table, run_sql, write_table
-from torchtrader.lake.corporate_actions import ActionsCache, Adjust, adjust_bars, check_adjust
+from torchtrader.lake.corporate_actions import PRE_ADJUSTED, ActionsCache, Adjust, adjust_bars, check_adjust
 from torchtrader.lake.results import SeriesInfo, WriteResult
 from torchtrader.lake.schema import BARS_KEY, BARS_PARTITION, BARS_SCHEMA, QUARANTINE_SCHEMA
 
@@ -200,7 +200,7 @@ class Lake:
         # A dividend's factor needs the close before its ex-date, which may lie before ``start``.
         needs_history = adjust == "total" and lo is not None and (actions["kind"] == "dividend").any()
         frame = self._read_series(table, symbol, timeframe, source, None if needs_history else lo, hi)
-        frame = adjust_bars(frame, actions, adjust)
+        frame = adjust_bars(frame, actions, adjust) if frame["source"][0] not in PRE_ADJUSTED else frame
         return frame.filter(pl.col("ts") >= lo) if needs_history and lo is not None else frame
 
     def corporate_actions(self, symbol: str | None = None) -> pl.DataFrame:

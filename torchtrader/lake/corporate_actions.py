@@ -17,7 +17,11 @@ Bars stay as delivered; adjustment happens at read time (``Lake.read_bars(adjust
   CRSP/Yahoo "adjusted close" convention, so returns include reinvested dividends. Volume is not
   changed by dividends.
 
-A series without events comes back unchanged (crypto, synthetic data).
+A series without events comes back unchanged (crypto, synthetic data), and so do series of
+``PRE_ADJUSTED`` sources: Yahoo's prices are split-adjusted by Yahoo itself (and dividend-adjusted too
+with yfinance's default ``auto_adjust=True``), so adjusting them again would count each split twice.
+Their actions are still worth storing: they adjust the same symbol's bars from other sources (csv,
+alphavantage, sample).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ ACTIONS_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
 }
 _PRICES = ("open", "high", "low", "close")
+PRE_ADJUSTED = frozenset({"yfinance"})
 
 
 def check_adjust(adjust: str) -> Adjust:
