@@ -38,10 +38,19 @@ _BATCH = 100  # log_batch accepts at most 100 params / 1000 metrics per call
 class TrackedRun:
     """One open MLflow run: metrics, params, tags and artifacts, all logged through one client."""
 
-    def __init__(self, client: MlflowClient, run_id: str, experiment_id: str) -> None:
+    def __init__(
+        self,
+        client: MlflowClient,
+        run_id: str,
+        experiment_id: str,
+        experiment: str = "",
+        tracking_uri: str = "",
+    ) -> None:
         self._client = client
+        self.tracking_uri = tracking_uri
         self.run_id = run_id
         self.experiment_id = experiment_id
+        self.experiment_name = experiment
 
     def log_metrics(self, metrics: Mapping[str, float | int | None], step: int | None = None) -> None:
         """Numbers by name; None and non-numbers are skipped (an undefined metric is not a zero)."""
@@ -111,7 +120,7 @@ def tracked_run(
     if parent_run_id:
         run_tags[PARENT_TAG] = parent_run_id
     run = client.create_run(experiment_id, start_time=start_time_ms, tags=run_tags, run_name=run_name)
-    tracked = TrackedRun(client, run.info.run_id, experiment_id)
+    tracked = TrackedRun(client, run.info.run_id, experiment_id, experiment, tracking_uri)
     try:
         if params:
             tracked.log_params(params)
