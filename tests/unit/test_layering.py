@@ -22,3 +22,27 @@ def test_torchtrader_never_imports_prefect() -> None:
     ).stdout.split()
     assert len(modules) > 5
     assert out[0] == "False"
+
+
+HEAVY = ("torch", "polars", "ray", "mlflow", "pandas", "great_expectations", "prefect", "numba")
+
+
+def _imported_after(statement: str) -> list[str]:
+    script = f"import sys\n{statement}\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def test_the_cli_imports_no_heavy_library_at_start_up() -> None:
+    # `torchtrader --help` imports every command module: heavy imports belong inside the commands.
+    assert _imported_after("import torchtrader.cli") == []
+
+
+def test_listing_the_builtin_strategies_needs_no_torch() -> None:
+    # What `torchtrader strategy list` does; the tensor half of the contract loads on first use.
+    statement = (
+        "from torchtrader.strategies.loader import builtin_strategies\n"
+        "from torchtrader.cli.strategy import describe\n"
+        "assert [describe(c, True) for c in builtin_strategies().values()]"
+    )
+    assert _imported_after(statement) == []

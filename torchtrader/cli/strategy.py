@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from torchtrader.cli.common import echo_json, settings_of
-from torchtrader.config import Settings
 from torchtrader.errors import DataError
-from torchtrader.strategies import (
-    Bars,
-    Strategy,
-    check_lookahead,
-    discover_strategies,
-    load_strategy,
-    parse_params,
-)
-from torchtrader.strategies.loader import builtin_strategies
-from torchtrader.strategies.template import write_template
+
+if TYPE_CHECKING:
+    from torchtrader.config import Settings
+    from torchtrader.strategies import Bars, Strategy
 
 strategy_app = typer.Typer(help="List strategies and create new ones.", no_args_is_help=True)
 
@@ -62,6 +55,9 @@ def list_strategies(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Built-in and user strategies with their parameters, defaults and search ranges."""
+    # Finding and describing strategies needs no torch (torchtrader.strategies.contract): fast.
+    from torchtrader.strategies.loader import builtin_strategies, discover_strategies
+
     builtins = builtin_strategies()
     registry = discover_strategies(settings_of(ctx).strategies)
     rows = [describe(cls, name in builtins) for name, cls in sorted(registry.items())]
@@ -85,6 +81,8 @@ def new_strategy(
     ctx: typer.Context, name: str = typer.Argument(..., help="snake_case strategy name")
 ) -> None:
     """Write a documented template NAME.py into the strategies folder."""
+    from torchtrader.strategies.template import write_template
+
     path = write_template(name, settings_of(ctx).strategies)
     typer.echo(f"wrote {path}")
     typer.echo(f"check it with: torchtrader lookahead --strategy {name} --symbol SYMBOL")
@@ -105,6 +103,8 @@ def lookahead(
     Exit 0 when they always match; otherwise exit 1 naming the strategy, the first bar that differs
     (index and timestamp) and the parameters.
     """
+    from torchtrader.strategies import check_lookahead, load_strategy, parse_params
+
     settings = settings_of(ctx)
     cls = load_strategy(strategy, settings.strategies)
     params = parse_params(cls, param)
@@ -118,6 +118,7 @@ def lookahead(
 
 def _read_bars(settings: Settings, symbol: str, timeframe: str, source: str | None) -> Bars:
     from torchtrader.lake import Lake
+    from torchtrader.strategies import Bars
 
     frame = Lake.from_settings(settings).read_bars(symbol, timeframe, source=source)
     if frame.height == 0:

@@ -16,45 +16,22 @@ everything the row depends on besides the bars and the parameter value (kernel a
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import polars as pl
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import Tensor
 
+# The torch-free half of the contract lives in ``contract`` (so listing strategies needs no torch);
+# re-exported here, where strategy code has always imported it from.
+from torchtrader.strategies.contract import Search as Search
+from torchtrader.strategies.contract import Strategy as Strategy
+from torchtrader.strategies.contract import StrategyParams as StrategyParams
 from torchtrader.strategies.memo import IndicatorMemo, fingerprint
-
-
-@dataclass(frozen=True)
-class Search:
-    """Search range of one parameter: inclusive bounds, optional grid step, log scale for sweeps."""
-
-    low: float
-    high: float
-    step: float | None = None
-    log: bool = False
-
-
-class StrategyParams(BaseModel):
-    """Base of every strategy's ``Params``: frozen, unknown keys refused."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    @classmethod
-    def search_space(cls) -> dict[str, Search]:
-        """The ``Search`` annotation of each parameter that has one."""
-        space: dict[str, Search] = {}
-        for name, field in cls.model_fields.items():
-            for meta in field.metadata:
-                if isinstance(meta, Search):
-                    space[name] = meta
-        return space
 
 
 @dataclass(frozen=True)
@@ -238,19 +215,3 @@ class ParamBatch(Mapping[str, Tensor]):
 
     def __len__(self) -> int:
         return len(self._values)
-
-
-class Strategy(ABC):
-    """Base class of every strategy. Subclasses set ``name``, ``Params`` and implement ``positions``."""
-
-    name: ClassVar[str]
-    Params: ClassVar[type[StrategyParams]]
-    description: ClassVar[str] = ""
-
-    @abstractmethod
-    def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
-        """Target position in [-1, 1] per combo and bar: shape [p.size, len(bars)], bars' dtype/device."""
-
-    def warmup(self, params: StrategyParams) -> int:
-        """Bars needed before the first meaningful position (a live bot fetches at least this many)."""
-        return 0

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
-from torch import Tensor
 
-from torchtrader.indicators.kernels import bbands
-from torchtrader.strategies.base import Bars, ParamBatch, Search, Strategy, StrategyParams
-from torchtrader.strategies.signals import events_to_state
+from torchtrader.strategies.contract import Search, Strategy, StrategyParams
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from torchtrader.strategies.base import Bars, ParamBatch
 
 
 class BollingerBreakout(Strategy):
@@ -34,6 +36,10 @@ class BollingerBreakout(Strategy):
         short: bool = False
 
     def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
+        # Imported here so listing and describing strategies never loads torch.
+        from torchtrader.indicators.kernels import bbands
+        from torchtrader.strategies.signals import events_to_state
+
         width = p.width.to(bars.dtype)
         upper, middle, lower = bbands(bars.close, p.period, width, width)
         long = events_to_state(bars.close > upper, bars.close < middle, dtype=bars.dtype)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 from pydantic import Field, model_validator
-from torch import Tensor
 
-from torchtrader.indicators.kernels import rolling_max, rolling_min
-from torchtrader.strategies.base import Bars, ParamBatch, Search, Strategy, StrategyParams
-from torchtrader.strategies.signals import by_unique, events_to_state, shift
+from torchtrader.strategies.contract import Search, Strategy, StrategyParams
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from torchtrader.strategies.base import Bars, ParamBatch
 
 
 class DonchianBreakout(Strategy):
@@ -41,6 +43,10 @@ class DonchianBreakout(Strategy):
             return self
 
     def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
+        # Imported here so listing and describing strategies never loads torch.
+        from torchtrader.indicators.kernels import rolling_max, rolling_min
+        from torchtrader.strategies.signals import by_unique, events_to_state, shift
+
         def highest(n: Tensor) -> Tensor:
             return shift(rolling_max(bars.high, n), 1)
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 from pydantic import Field, model_validator
-from torch import Tensor
 
-from torchtrader.indicators.kernels import ema
-from torchtrader.strategies.base import Bars, ParamBatch, Search, Strategy, StrategyParams
-from torchtrader.strategies.signals import by_unique, crossover_state
+from torchtrader.strategies.contract import Search, Strategy, StrategyParams
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from torchtrader.strategies.base import Bars, ParamBatch
 
 
 class EmaCross(Strategy):
@@ -40,6 +42,10 @@ class EmaCross(Strategy):
             return self
 
     def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
+        # Imported here so listing and describing strategies never loads torch.
+        from torchtrader.indicators.kernels import ema
+        from torchtrader.strategies.signals import by_unique, crossover_state
+
         fast = by_unique(p.fast, lambda n: ema(bars.close, n), memo=bars, key=("ema", "close"))
         slow = by_unique(p.slow, lambda n: ema(bars.close, n), memo=bars, key=("ema", "close"))
         return crossover_state(fast, slow)

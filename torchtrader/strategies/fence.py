@@ -19,6 +19,7 @@ from torch import Tensor
 
 from torchtrader.errors import StrategyError
 from torchtrader.strategies.base import Bars, ParamBatch, Strategy
+from torchtrader.strategies.contract import describe_exception as describe_exception
 
 # Values this close outside [-1, 1] are float noise (e.g. 0.1 * 10) and are clipped, not refused.
 _RANGE_TOLERANCE = 1e-9
@@ -49,12 +50,6 @@ def blame(tb: TracebackType | None, preferred_file: str | None = None) -> tuple[
         if not resolved.startswith((stdlib, torch_root)) and "site-packages" not in resolved:
             return frame.filename, frame.lineno or 0
     return frames[-1].filename, frames[-1].lineno or 0
-
-
-def describe_exception(error: BaseException) -> str:
-    """``Type: message`` on one line."""
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def run_positions(strategy: Strategy, bars: Bars, batch: ParamBatch) -> Tensor:

@@ -20,8 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 from torchtrader.errors import StrategyError
-from torchtrader.strategies.base import Strategy, StrategyParams
-from torchtrader.strategies.fence import blame, describe_exception
+from torchtrader.strategies.contract import Strategy, StrategyParams, describe_exception
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +133,8 @@ def _import_file(path: Path) -> ModuleType:
         raise StrategyError(f"strategy file {path} line {error.lineno}: syntax error: {error.msg}") from error
     except Exception as error:
         sys.modules.pop(module_name, None)
+        from torchtrader.strategies.fence import blame  # torch: only on this error path
+
         file, line = blame(error.__traceback__, str(path))
         raise StrategyError(
             f"strategy file {path} failed to import ({file} line {line}): {describe_exception(error)}"

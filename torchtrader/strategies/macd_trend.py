@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 from pydantic import Field, model_validator
-from torch import Tensor
 
-from torchtrader.indicators.kernels import macd
-from torchtrader.strategies.base import Bars, ParamBatch, Search, Strategy, StrategyParams
-from torchtrader.strategies.signals import cross_above, cross_below, last_true
+from torchtrader.strategies.contract import Search, Strategy, StrategyParams
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from torchtrader.strategies.base import Bars, ParamBatch
 
 
 class MacdTrend(Strategy):
@@ -42,6 +44,10 @@ class MacdTrend(Strategy):
             return self
 
     def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
+        # Imported here so listing and describing strategies never loads torch.
+        from torchtrader.indicators.kernels import macd
+        from torchtrader.strategies.signals import cross_above, cross_below, last_true
+
         line, signal, _ = macd(bars.close, p.fast, p.slow, p.signal)
         up, down = last_true(cross_above(line, signal)), last_true(cross_below(line, signal))
         long = (up > down).to(bars.dtype)

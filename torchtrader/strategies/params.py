@@ -18,7 +18,7 @@ from typing import Any
 import pydantic
 
 from torchtrader.errors import StrategyError
-from torchtrader.strategies.base import Strategy, StrategyParams
+from torchtrader.strategies.contract import Strategy, StrategyParams
 
 logger = logging.getLogger(__name__)
 

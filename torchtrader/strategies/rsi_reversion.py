@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 from pydantic import Field, model_validator
-from torch import Tensor
 
-from torchtrader.indicators.kernels import rsi
-from torchtrader.strategies.base import Bars, ParamBatch, Search, Strategy, StrategyParams
-from torchtrader.strategies.signals import by_unique, events_to_state
+from torchtrader.strategies.contract import Search, Strategy, StrategyParams
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from torchtrader.strategies.base import Bars, ParamBatch
 
 
 class RsiReversion(Strategy):
@@ -39,6 +41,10 @@ class RsiReversion(Strategy):
             return self
 
     def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
+        # Imported here so listing and describing strategies never loads torch.
+        from torchtrader.indicators.kernels import rsi
+        from torchtrader.strategies.signals import by_unique, events_to_state
+
         strength = by_unique(p.period, lambda n: rsi(bars.close, n), memo=bars, key=("rsi", "close"))
         lower = p.lower.to(strength.dtype)[:, None]
         upper = p.upper.to(strength.dtype)[:, None]

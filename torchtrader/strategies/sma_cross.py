@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 from pydantic import Field, model_validator
-from torch import Tensor
 
-from torchtrader.indicators.kernels import sma
-from torchtrader.strategies.base import Bars, ParamBatch, Search, Strategy, StrategyParams
-from torchtrader.strategies.signals import crossover_state, unique_rows
+from torchtrader.strategies.contract import Search, Strategy, StrategyParams
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from torchtrader.strategies.base import Bars, ParamBatch
 
 
 class SmaCross(Strategy):
@@ -39,6 +41,10 @@ class SmaCross(Strategy):
             return self
 
     def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
+        # Imported here so listing and describing strategies never loads torch.
+        from torchtrader.indicators.kernels import sma
+        from torchtrader.strategies.signals import crossover_state, unique_rows
+
         # One memo key for both: a period that is fast in one combo and slow in another is computed once;
         # unique_rows hands crossover_state the distinct rows, never a [combos, time] copy of them.
         fast = unique_rows(p.fast, lambda n: sma(bars.close, n), memo=bars, key=("sma", "close"))

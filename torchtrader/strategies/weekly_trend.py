@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-import torch
 from pydantic import Field
-from torch import Tensor
 
-from torchtrader.indicators.kernels import sma
-from torchtrader.strategies.base import Bars, ParamBatch, Search, Strategy, StrategyParams
-from torchtrader.strategies.signals import by_unique
+from torchtrader.strategies.contract import Search, Strategy, StrategyParams
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from torchtrader.strategies.base import Bars, ParamBatch
 
 _DAY_NS = 86_400 * 10**9
 
@@ -57,6 +58,12 @@ class WeeklyTrend(Strategy):
         weeks: Annotated[int, Field(ge=1), Search(4, 52)] = 10
 
     def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
+        # Imported here so listing and describing strategies never loads torch.
+        import torch
+
+        from torchtrader.indicators.kernels import sma
+        from torchtrader.strategies.signals import by_unique
+
         ends, known = completed_weeks(bars.ts)
         device = bars.device
         daily_sma = by_unique(p.period, lambda n: sma(bars.close, n), memo=bars, key=("sma", "close"))
