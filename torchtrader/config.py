@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the bot state store",
     )
     strategies: str | None = Field(default=None, description="folder of user strategy files")
+    bots_dir: str | None = Field(
+        default=None, description="folder of bot configs (NAME.toml); None = bots/ beside a SQLite state DB"
+    )
     alphavantage_key: str | None = Field(default=None, repr=False)
     storage_options: dict[str, str] = Field(
         default_factory=dict,
