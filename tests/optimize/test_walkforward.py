@@ -3,6 +3,7 @@ MLflow parent and nested runs, and bad input (one line, exit 1, no run left behi
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable
@@ -51,7 +52,7 @@ def test_json_has_exactly_the_contract_keys(walked: WalkForwardResult) -> None:
         }  # fmt: skip
         assert w["train_end"] == w["test_start"]
         assert set(w["best_params"]) == {"fast", "slow"}
-    for before, after in zip(doc["windows"], doc["windows"][1:], strict=False):
+    for before, after in itertools.pairwise(doc["windows"]):
         assert before["test_end"] == after["test_start"]
     assert 0.0 <= doc["pbo"] <= 1.0
     assert doc["run_id"] is None  # no tracking URI given

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -71,7 +72,7 @@ def test_windows_tile_the_period_after_the_first_train_span(
     assert windows
     assert windows[0].test_start == train_d.after(origin)
     assert windows[-1].test_end == data_end
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         assert before.test_end == after.test_start  # no gap, no overlap
     for w in windows:
         assert w.train_start < w.train_end == w.test_start < w.test_end <= data_end
