@@ -27,11 +27,11 @@ def ray_session(address: str | None) -> Iterator[None]:
     shut down afterwards). An unreachable address is a one-line ConfigError before anything starts."""
     import ray
 
+    if address and address != "auto":
+        check_ray_address(address)
     if ray.is_initialized():
         yield
         return
-    if address and address != "auto":
-        check_ray_address(address)
     try:
         ray.init(address=address or None, include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
