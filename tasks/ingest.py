@@ -86,3 +86,14 @@ def write_bars(
         origin=f"{source}:{symbol}:{timeframe}",
         rows_fetched=rows_fetched,
     )
+
+
+@task(name="check-freshness", cache_policy=NO_CACHE)
+def check_freshness_task(
+    lake_uri: str, storage_options: dict[str, str], watchlist: str
+) -> list[dict[str, Any]]:
+    """Ages of the watched series; one alert through the watchlist's URLs when any is stale."""
+    from torchtrader.watchlist import check_freshness, load_watchlist
+
+    found = check_freshness(Lake(lake_uri, storage_options), load_watchlist(watchlist))
+    return [f.to_json() for f in found]
