@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from torchtrader.cli import backtest, data, ingest, strategy, walkforward, tune, runs, bot
+from torchtrader.cli import backtest, data, ingest, strategy, walkforward, doctor, tune, runs, bot, services
 from torchtrader.cli.common import CliState
 from torchtrader.config import load_settings
 from torchtrader.errors import TorchTraderError
@@ -47,7 +47,7 @@ def _global_options(
     ctx.obj = CliState(settings=load_settings(lake=lake, strategies=strategies_dir))
 
 
-for _module in (ingest, data, strategy, backtest, walkforward, tune, runs, bot):
+for _module in (ingest, data, strategy, backtest, walkforward, doctor, tune, runs, bot, services):
     _module.register(app)
 
 
