@@ -66,6 +66,25 @@ def run_once(session: BotSession, settings: Settings, *, now: datetime | None = 
     )
 
 
+def cycle_once(
+    settings: Settings,
+    name: str,
+    *,
+    config: BotConfig | None = None,
+    config_file: str | None = None,
+    resolver: SecretResolver | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One cycle for an orchestrator: ``{"report": CycleReport JSON, "status": bot status JSON}``.
+    A failed cycle is recorded (error budget) and re-raised."""
+    session = open_bot(settings, name, config_file=config_file, config=config, resolver=resolver)
+    try:
+        report = run_once(session, settings, now=now)
+        return {"report": report.to_json(), "status": status(session.store, name)}
+    finally:
+        session.store.close()
+
+
 def run_loop(
     session: BotSession,
     settings: Settings,
