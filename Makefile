@@ -16,8 +16,10 @@ export MPLBACKEND := Agg
 export MLFLOW_ENABLE_TELEMETRY := false
 export GX_ANALYTICS_ENABLED := false
 export PYTHONUNBUFFERED := 1
+export NO_MKDOCS_2_WARNING := 1
+export DISABLE_MKDOCS_2_WARNING := true
 
-.PHONY: install demo test lint typecheck unit bench bench-gpu clean
+.PHONY: install demo test lint typecheck unit docs bench bench-gpu up down deploy clean
 
 install: $(STAMP)
 
@@ -29,6 +31,8 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first and pinned: the CPU wheel on this disk, never a multi-GB CUDA download.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	# Debian's chromium for the browser tests (playwright drives it; never a downloaded browser).
+	command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || true
 	test -x $(IAC_VENV)/bin/checkov || { $(PYTHON) -m venv $(IAC_VENV) && $(IAC_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION); }
 	touch $(STAMP)
 
@@ -45,10 +49,24 @@ typecheck: install
 unit: install
 	$(VENV)/bin/pytest -q
 
-test: lint typecheck unit
+# The documentation site builds with every warning an error (broken links, bad docstrings).
+docs: install
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir .site
+
+test: lint typecheck docs unit
 
 bench: install
 	$(PY) -m bench.run_all
+
+# Local services on 127.0.0.1 (state and logs in .services/): Prefect server + worker, MLflow, dashboard.
+up: install
+	$(VENV)/bin/torchtrader services up
+
+down:
+	@test -x $(VENV)/bin/torchtrader && $(VENV)/bin/torchtrader services down || true
+
+deploy: install
+	PREFECT_API_URL=http://127.0.0.1:4200/api $(VENV)/bin/prefect --no-prompt deploy --prefect-file deployments/prefect.yaml --all
 
 # On a machine with CUDA: every CUDA test and the GPU benchmarks, one report (docs/benchmarks/gpu.md).
 bench-gpu: install
