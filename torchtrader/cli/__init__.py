@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from torchtrader.cli import backtest, data, ingest, strategy, walkforward, doctor, tune, runs, bot, services
+from torchtrader.cli import backtest, bot, data, doctor, ingest, runs, services, strategy, tune, walkforward
 from torchtrader.cli.common import CliState
 from torchtrader.config import load_settings
 from torchtrader.errors import TorchTraderError

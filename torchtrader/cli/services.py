@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -62,7 +63,7 @@ def status_command(
     _report(services.status(home, services.plan(home, mlflow_uri=settings_of(ctx).mlflow_uri)), json_out)
 
 
-def _report(states: list[object], json_out: str | None) -> None:
+def _report(states: Sequence[object], json_out: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
