@@ -151,6 +151,7 @@ class BacktestResult:
     start: datetime | None = None  # the requested date range [start, end) (None: unbounded)
     end: datetime | None = None
     benchmark: Benchmark | None = None
+    adjust: str | None = None  # corporate-action adjustment of the lake bars read (None: not from the lake)
 
     def to_json(self, *, include_equity: bool = False) -> dict[str, Any]:
         """The CLI's JSON document (see module docstring); the equity curve only on request."""
@@ -169,6 +170,7 @@ class BacktestResult:
             "start": iso_or_none(self.start),
             "end": iso_or_none(self.end),
             "benchmark": self.benchmark.to_json() if self.benchmark is not None else None,
+            "adjust": self.adjust,
         }
         if include_equity:
             out["equity"] = [
@@ -220,6 +222,7 @@ class SweepResult:
     start: datetime | None = None
     end: datetime | None = None
     benchmark: Benchmark | None = None
+    adjust: str | None = None
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -252,6 +255,7 @@ class SweepResult:
             "start": iso_or_none(self.start),
             "end": iso_or_none(self.end),
             "benchmark": self.benchmark.to_json() if self.benchmark is not None else None,
+            "adjust": self.adjust,
             "deflated_sharpe": _deflated_sharpe_json(self),
             "top": rows,
         }

@@ -26,6 +26,7 @@ from torchtrader.backtest.grid import parse_weights as parse_weights
 from torchtrader.backtest.results import BacktestResult, SweepResult
 from torchtrader.errors import BacktestError, ConfigError, StrategyError
 from torchtrader.lake import Lake
+from torchtrader.lake.corporate_actions import Adjust, check_adjust
 from torchtrader.strategies import Bars, Strategy, StrategyParams, grid_report, load_strategy, parse_params
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class SeriesRef:
     symbol: str
     timeframe: str = "1d"
     source: str | None = None
+    adjust: Adjust = "split"  # corporate-action adjustment at read time (``Lake.read_bars``)
 
 
 def make_config(**values: Any) -> BacktestConfig:
@@ -80,7 +82,9 @@ def load_bars(
             f"empty date range: --end {end.isoformat()} is not after --start {start.isoformat()}"
         )
     pinned = lake.version("bars") if version is None else version
-    frame = lake.read_bars(series.symbol, series.timeframe, source=series.source, end=end, version=pinned)
+    frame = lake.read_bars(
+        series.symbol, series.timeframe, source=series.source, end=end, version=pinned, adjust=series.adjust
+    )
     first = 0
     if start is not None:
         first = int(frame["ts"].search_sorted(start, side="left"))
@@ -119,7 +123,9 @@ def _too_few_bars(
     name = f"{series.symbol} {series.timeframe}"
     if start is None and end is None:
         return f"{name} has {count} bar(s) in the lake: need at least 2"
-    whole = lake.read_bars(series.symbol, series.timeframe, source=series.source, version=version)
+    whole = lake.read_bars(
+        series.symbol, series.timeframe, source=series.source, version=version, adjust="none"
+    )
     first, last = (str(value) for value in (whole["ts"].min(), whole["ts"].max()))
     held = f"the lake holds {first} .. {last}" if whole.height else "the lake holds none"
     span = f"[{start.isoformat() if start else '-inf'}, {end.isoformat() if end else '+inf'})"
@@ -176,7 +182,7 @@ def backtest(
         from torchtrader.backtest.engine import run_backtest
 
         result = run_backtest(instance, bars, parsed, config, lake_version=pinned, trade_from=trade_from)
-    return dataclasses.replace(result, start=start, end=end)
+    return dataclasses.replace(result, start=start, end=end, adjust=series.adjust)
 
 
 def portfolio_backtest(
@@ -222,7 +228,10 @@ def portfolio_backtest(
         )
     except BacktestError as error:
         raise ConfigError(str(error)) from None
-    return dataclasses.replace(result, start=start, end=end)
+    adjusts = {ref.adjust for ref in series}
+    return dataclasses.replace(
+        result, start=start, end=end, adjust=adjusts.pop() if len(adjusts) == 1 else None
+    )
 
 
 def sweep(
@@ -264,8 +273,8 @@ def sweep(
         lake_version=pinned,
         trade_from=trade_start(bars, start),
     )
-    top = [dataclasses.replace(r, start=start, end=end) for r in result.top]
-    return dataclasses.replace(result, top=top, start=start, end=end)
+    top = [dataclasses.replace(r, start=start, end=end, adjust=series.adjust) for r in result.top]
+    return dataclasses.replace(result, top=top, start=start, end=end, adjust=series.adjust)
 
 
 def grid_params(cls: Any, ranges: Mapping[str, Sequence[Any]]) -> list[StrategyParams]:
@@ -281,6 +290,7 @@ def tearsheet(lake: Lake, result: BacktestResult, path: str | Path, *, source: s
     """Write ``result``'s tearsheet, priced on the exact bars (lake version) it was run on."""
     from torchtrader.backtest.tearsheet import write_tearsheet
 
-    series = SeriesRef(result.symbol, result.timeframe, source)
+    adjust = check_adjust(result.adjust or "split")
+    series = SeriesRef(result.symbol, result.timeframe, source, adjust)
     bars, _ = load_bars(lake, series, version=result.lake_version, start=result.start, end=result.end)
     return write_tearsheet(result, bars, path)

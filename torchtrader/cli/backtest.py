@@ -18,7 +18,9 @@ from torchtrader.errors import ConfigError
 
 if TYPE_CHECKING:
     from torchtrader.backtest.results import BacktestResult, SweepResult
+    from torchtrader.lake.corporate_actions import Adjust
 
+_ADJUST_HELP = "corporate actions applied to the lake bars: split (default), total (with dividends) or none"
 _START_HELP = "first bar traded: ISO date/datetime, UTC (earlier bars only warm indicators up)"
 _END_HELP = "end of the range, exclusive: ISO date/datetime, UTC (an open position closes at the last close)"
 _FEES_IN_SIZING_HELP = "size entries so cost plus fee fits the equity (what a live bot can buy)"
@@ -48,6 +50,7 @@ def backtest_command(
     fees_in_sizing: bool = typer.Option(False, "--fees-in-sizing", help=_FEES_IN_SIZING_HELP),
     start: str | None = typer.Option(None, "--start", help=_START_HELP),
     end: str | None = typer.Option(None, "--end", help=_END_HELP),
+    adjust: str = typer.Option("split", "--adjust", help=_ADJUST_HELP),
     json_out: str | None = typer.Option(None, "--json", help="write the result JSON to OUT ('-' = stdout)"),
     html_out: Path | None = typer.Option(None, "--html", help="write a plotly HTML tearsheet to OUT"),
     save: bool = typer.Option(False, "--save", help="persist the result to the lake (backtest_runs, ...)"),
@@ -81,7 +84,7 @@ def backtest_command(
     if portfolio:
         result = portfolio_backtest(
             lake,
-            [SeriesRef(symbol, timeframe, source) for symbol in symbols],
+            [SeriesRef(symbol, timeframe, source, _adjust(adjust)) for symbol in symbols],
             strategy,
             param,
             parsed_weights,
@@ -93,7 +96,7 @@ def backtest_command(
     else:
         result = run(
             lake,
-            SeriesRef(symbols[0], timeframe, source),
+            SeriesRef(symbols[0], timeframe, source, _adjust(adjust)),
             strategy,
             param,
             config,
@@ -137,6 +140,7 @@ def sweep_command(
     rank_by: str = typer.Option("sharpe", "--rank-by", help="metric that ranks the combos"),
     start: str | None = typer.Option(None, "--start", help=_START_HELP),
     end: str | None = typer.Option(None, "--end", help=_END_HELP),
+    adjust: str = typer.Option("split", "--adjust", help=_ADJUST_HELP),
     json_out: str | None = typer.Option(None, "--json", help="write the sweep JSON to OUT ('-' = stdout)"),
     pbo: bool = typer.Option(False, "--pbo", help="also report the probability of backtest overfitting"),
 ) -> None:
@@ -161,7 +165,7 @@ def sweep_command(
     )
     result = run(
         Lake.from_settings(settings),
-        SeriesRef(symbol, timeframe, source),
+        SeriesRef(symbol, timeframe, source, _adjust(adjust)),
         strategy,
         ranges,
         config,
@@ -175,7 +179,7 @@ def sweep_command(
     if pbo:
         from torchtrader.optimize.sweep_stats import sweep_pbo
 
-        series = SeriesRef(symbol, timeframe, source)
+        series = SeriesRef(symbol, timeframe, source, _adjust(adjust))
         lake = Lake.from_settings(settings)
         found = sweep_pbo(lake, series, strategy, result, config, strategies_dir=settings.strategies)
         document["pbo"] = found.to_json()
@@ -254,6 +258,14 @@ def _overfit_line(document: dict[str, Any]) -> str:
     if "pbo" in document:
         line += f"; probability of backtest overfitting: {_fmt(document['pbo']['pbo'])}"
     return line
+
+
+def _adjust(text: str) -> Adjust:
+    from torchtrader.lake.corporate_actions import ADJUST_MODES
+
+    if text not in ADJUST_MODES:
+        raise ConfigError(f"unknown --adjust {text!r}: use one of {', '.join(ADJUST_MODES)}")
+    return text  # type: ignore[return-value]
 
 
 def _range(start: Any, end: Any) -> str:
