@@ -47,11 +47,15 @@ def update_bars(
 ) -> list[IngestReport]:
     """Fetch, validate and upsert every symbol's closed bars up to ``now`` (incremental)."""
     end = forming_bar(now, config.timeframe)
-    first = end - (needed + 3) * timeframe_delta(config.timeframe)
-    return [
-        ingest_source(lake, source, symbol, config.timeframe, start=first, end=end)
-        for symbol in config.symbols
-    ]
+    step = timeframe_delta(config.timeframe)
+    first = end - (needed + 3) * step
+    reports = []
+    for symbol in config.symbols:
+        last = lake.last_ts(source.name, symbol, config.timeframe)
+        if last is not None and last >= end - step:
+            continue  # the last closed bar is in already (another bot on this series fetched it)
+        reports.append(ingest_source(lake, source, symbol, config.timeframe, start=first, end=end))
+    return reports
 
 
 def decide(
