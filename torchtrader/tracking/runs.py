@@ -8,10 +8,12 @@ to fold them under their parent (Ray's MLflow callbacks do not nest: ray-project
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -151,7 +153,9 @@ def _finish(client: MlflowClient, run_id: str, status: str, *, reason: str | Non
     try:
         if reason is not None:
             client.set_tag(run_id, FAILURE_TAG, reason)
-        client.set_terminated(run_id, status, end_time=_now_ms())
+        # An http store prints the run's UI link on stdout, which belongs to `--json -`: stderr then.
+        with contextlib.redirect_stdout(sys.stderr):
+            client.set_terminated(run_id, status, end_time=_now_ms())
     except Exception:
         if status == "FINISHED":
             raise
