@@ -167,9 +167,11 @@ def report(
         f"| {statistics.median(r):.1f} s | {max(r):.1f} s |",
         "",
         "Where a cycle's time goes (profile of the paper bot): about a third is the ingest of the new bar "
-        "(validation and the Delta upsert), a sixth the lake copies of equity and fills, the rest the "
-        "two reconciliations and the state-store transactions (each an SQLite commit). The strategy on "
-        "500 bars is a few milliseconds.",
+        "(validation and the Delta upsert; in the fleet only the first bot on a symbol fetches it, the "
+        "others find it in the lake), a sixth the lake copies of equity and fills, the rest the two "
+        "reconciliations and the state-store transactions (each an SQLite commit). The strategy on 500 "
+        "bars is a few milliseconds. The machine is a shared 2-core VM: other jobs ran meanwhile, so the "
+        "p99 figures include their interference.",
     ]
     return "\n".join(lines) + "\n"
 
