@@ -21,12 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from torch import Tensor
 
 from tests.backtest.test_parity import ALTERNATIVES, assert_same_run
 from torchtrader.backtest import runner
 from torchtrader.backtest.config import BacktestConfig
+from torchtrader.backtest.engine import run_backtest
 from torchtrader.errors import ConfigError
 from torchtrader.lake import Lake
+from torchtrader.strategies import Bars, ParamBatch, Strategy, load_strategy, parse_params
 from torchtrader.testing.market import sample_frame
 
 COSTS = BacktestConfig(initial_cash=100_000.0, fee=0.001, slippage_bps=5)
@@ -199,3 +202,42 @@ def test_cli_bad_ranges_fail_in_one_line(
     assert culprit in run.err
     assert run.err.count("\n") == 1 and run.err.startswith("error: ")
     assert not out.exists() and not list(tmp_path.glob("*.tmp"))
+
+
+class FlatBefore(Strategy):
+    """Another strategy's decisions, forced flat before bar ``k``: a full-series run of it is what a
+    range starting at bar ``k`` (with all earlier bars as warm-up) must reproduce."""
+
+    name = "flat_before"
+
+    def __init__(self, inner: Strategy, k: int) -> None:
+        self.inner, self.k = inner, k
+        self.Params = inner.Params  # type: ignore[misc]
+
+    def positions(self, bars: Bars, p: ParamBatch) -> Tensor:
+        out = self.inner.positions(bars, p).clone()
+        out[:, : self.k] = 0
+        return out
+
+
+@pytest.mark.parametrize("k", [1, 60, 333, 900])
+@pytest.mark.parametrize(
+    ("name", "params"), [("sma_cross", {"fast": 5, "slow": 50}), ("macd_trend", ALTERNATIVES["macd_trend"])]
+)
+def test_a_range_is_the_full_run_with_a_flat_prefix(k: int, name: str, params: dict[str, Any]) -> None:
+    bars = Bars.from_frame(sample_frame("SPX", date(2014, 1, 1), date(2018, 12, 31)))
+    cls = load_strategy(name)
+    parsed = parse_params(cls, params)
+    ranged = run_backtest(cls(), bars, parsed, COSTS, trade_from=k)
+    full = run_backtest(FlatBefore(cls(), k), bars, parsed, COSTS)
+    assert [t.to_json() for t in ranged.trades] == [t.to_json() for t in full.trades]
+    assert ranged.equity["ts"].to_list() == full.equity["ts"].to_list()[k:]
+    assert ranged.equity["equity"].to_list() == pytest.approx(full.equity["equity"].to_list()[k:], rel=1e-12)
+
+
+def test_the_json_records_how_many_warm_up_bars_the_strategy_saw(lake: Lake) -> None:
+    one = runner.backtest(lake, SPX, "sma_cross", {"fast": 5, "slow": 50}, start=START, end=END)
+    assert one.to_json()["warmup_bars"] == 51
+    swept = runner.sweep(lake, SPX, "sma_cross", {"fast": [5], "slow": [20, 80]}, start=START, end=END)
+    assert swept.to_json()["warmup_bars"] == 81 == swept.top[0].warmup_bars
+    assert runner.backtest(lake, SPX, "sma_cross", {}).to_json()["warmup_bars"] == 0

@@ -186,6 +186,7 @@ def run_portfolio(
         weights={s: float(weights[s]) for s in symbols},
         trade_symbols=[symbols[k] for _, k, _ in trades],
         benchmark=buy_and_hold(closes, timeframe=first.timeframe, weights=[weights[s] for s in symbols]),
+        warmup_bars=trade_from,
     )
 
 

@@ -152,6 +152,7 @@ class BacktestResult:
     end: datetime | None = None
     benchmark: Benchmark | None = None
     adjust: str | None = None  # corporate-action adjustment of the lake bars read (None: not from the lake)
+    warmup_bars: int = 0  # bars before ``start`` the strategy saw (not traded)
 
     def to_json(self, *, include_equity: bool = False) -> dict[str, Any]:
         """The CLI's JSON document (see module docstring); the equity curve only on request."""
@@ -171,6 +172,7 @@ class BacktestResult:
             "end": iso_or_none(self.end),
             "benchmark": self.benchmark.to_json() if self.benchmark is not None else None,
             "adjust": self.adjust,
+            "warmup_bars": self.warmup_bars,
         }
         if include_equity:
             out["equity"] = [
@@ -223,6 +225,7 @@ class SweepResult:
     end: datetime | None = None
     benchmark: Benchmark | None = None
     adjust: str | None = None
+    warmup_bars: int = 0
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -256,6 +259,7 @@ class SweepResult:
             "end": iso_or_none(self.end),
             "benchmark": self.benchmark.to_json() if self.benchmark is not None else None,
             "adjust": self.adjust,
+            "warmup_bars": self.warmup_bars,
             "deflated_sharpe": _deflated_sharpe_json(self),
             "top": rows,
         }

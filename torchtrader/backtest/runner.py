@@ -182,7 +182,7 @@ def backtest(
         from torchtrader.backtest.engine import run_backtest
 
         result = run_backtest(instance, bars, parsed, config, lake_version=pinned, trade_from=trade_from)
-    return dataclasses.replace(result, start=start, end=end, adjust=series.adjust)
+    return dataclasses.replace(result, start=start, end=end, adjust=series.adjust, warmup_bars=trade_from)
 
 
 def portfolio_backtest(
@@ -261,6 +261,7 @@ def sweep(
     if warmup is None:
         warmup = strategy_warmup(instance, combos) if start is not None else 0
     bars, pinned = load_bars(lake, series, version=version, start=start, end=end, warmup=warmup)
+    trade_from = trade_start(bars, start)
     from torchtrader.backtest.engine import run_sweep
 
     result = run_sweep(
@@ -271,10 +272,15 @@ def sweep(
         rank_by=rank_by,
         top_k=top_k,
         lake_version=pinned,
-        trade_from=trade_start(bars, start),
+        trade_from=trade_from,
     )
-    top = [dataclasses.replace(r, start=start, end=end, adjust=series.adjust) for r in result.top]
-    return dataclasses.replace(result, top=top, start=start, end=end, adjust=series.adjust)
+    top = [
+        dataclasses.replace(r, start=start, end=end, adjust=series.adjust, warmup_bars=trade_from)
+        for r in result.top
+    ]
+    return dataclasses.replace(
+        result, top=top, start=start, end=end, adjust=series.adjust, warmup_bars=trade_from
+    )
 
 
 def grid_params(cls: Any, ranges: Mapping[str, Sequence[Any]]) -> list[StrategyParams]:
