@@ -227,3 +227,27 @@ def test_run_needs_once_or_loop(run_cli: Run, lake_uri: str, state_db: Path) -> 
     assert _create(run_cli, lake_uri).code == 0
     r = run_cli(lake_uri, "bot", "run", "alpha")
     assert r.code == 1 and "exactly one of --once or --loop" in r.err
+
+
+def test_the_loop_acts_on_the_newly_closed_bar(run_cli: Run, lake_uri: str, state_db: Path) -> None:
+    assert _create(run_cli, lake_uri).code == 0
+    r = run_cli(lake_uri, "bot", "run", "alpha", "--loop", "--poll", "0.01", "--max-cycles", "1", "--json")
+    assert r.code == 0, r.err
+    report = r.json()
+    assert report["state"] == "running" and report["bar_ts"] is not None
+
+
+def test_run_once_works_from_a_subprocess(
+    tmp_path: Path, lake_uri: str, state_db: Path, run_cli: Run
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    assert _create(run_cli, lake_uri).code == 0
+    exe = Path(sys.executable).parent / "torchtrader"
+    env = {**os.environ, "TORCHTRADER_STATE_DB": f"sqlite:///{state_db}"}
+    args = [str(exe), "--lake", lake_uri, "bot", "run", "alpha", "--once", "--now", hour(30).isoformat()]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "alpha bar 2024-01-02T05:00:00+00:00" in done.stdout

@@ -25,22 +25,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from torchtrader.bots.broker import Broker, OrderRequest
+from torchtrader.bots.broker import Broker
 from torchtrader.bots.config import BotConfig, resolve_strategy
 from torchtrader.bots.market import bars_needed, decide, make_source, update_bars
 from torchtrader.bots.monitor import account_view, alert_account, notify, previous_view, write_lake
-from torchtrader.bots.planning import Decision, as_side, as_type, client_order_id, plan_legs
-from torchtrader.bots.reconcile import UNKNOWN, Discrepancy, ReconcileReport, reconcile
+from torchtrader.bots.orders import cancel_stale, risk_filter, send_intent
+from torchtrader.bots.planning import LEGS, Decision, client_order_id, plan_legs
+from torchtrader.bots.reconcile import Discrepancy, ReconcileReport, reconcile
 from torchtrader.bots.risk import (
-    ProposedOrder,
+    AccountView,
     check_account,
-    check_orders,
     discrepancies_halt,
     error_budget_exhausted,
 )
 from torchtrader.bots.store import EquityPoint, FillRecord, OrderIntent, OrderRecord, StateStore, utcnow
 from torchtrader.bots.store.models import INTENT
-from torchtrader.errors import AmbiguousOrderError, BotError, OrderRejectedError, TorchTraderError
+from torchtrader.errors import BotError, TorchTraderError
 from torchtrader.lake import Lake
 from torchtrader.sources import Source
 
@@ -176,7 +176,7 @@ def run_cycle(
 
 
 def _act(
-    config: BotConfig, store: StateStore, broker: Broker, decisions: list[Decision], view: Any
+    config: BotConfig, store: StateStore, broker: Broker, decisions: list[Decision], view: AccountView
 ) -> list[OrderRecord]:
     """Plan (or finish) every symbol's orders for its bar, risk-check, persist intents, send."""
     book = store.book(config.name)
@@ -186,11 +186,15 @@ def _act(
     resend: list[OrderRecord] = []
     planned: list[OrderIntent] = []
     for decision in decisions:
-        existing = store.orders(config.name, symbol=decision.symbol, bar_ts=decision.bar_ts)
+        existing = [  # a kill-switch flatten order is not a decision of this bar
+            o
+            for o in store.orders(config.name, symbol=decision.symbol, bar_ts=decision.bar_ts)
+            if o.leg in LEGS
+        ]
         if existing:
             resend.extend(o for o in existing if o.status == INTENT)
             continue
-        _cancel_stale(config, store, broker, decision)
+        cancel_stale(config, store, broker, decision)
         rules = broker.rules(decision.symbol)
         legs = plan_legs(
             decision,
@@ -218,93 +222,14 @@ def _act(
                     price_estimate=leg.price,
                 )
             )
-    approved = _risk_filter(config, store, planned, view)
+    approved = risk_filter(config, store, planned, view)
     store.add_intents(approved)
-    sent = [_send(config, store, broker, o, fresh=False) for o in resend]
+    sent = [send_intent(config, store, broker, o, fresh=False) for o in resend]
     for intent in approved:
         record = store.order(intent.client_order_id)
         assert record is not None
-        sent.append(_send(config, store, broker, record, fresh=True))
+        sent.append(send_intent(config, store, broker, record, fresh=True))
     return [o for o in sent if o is not None]
-
-
-def _risk_filter(
-    config: BotConfig, store: StateStore, planned: list[OrderIntent], view: Any
-) -> list[OrderIntent]:
-    if not planned:
-        return []
-    proposals = [
-        ProposedOrder(i.symbol, as_side(i.side), i.qty, i.price_estimate, i.client_order_id) for i in planned
-    ]
-    decision = check_orders(config.risk, view, proposals)
-    approved: list[OrderIntent] = []
-    for intent, verdict in zip(planned, decision.verdicts, strict=True):
-        if verdict.action == "refuse":
-            notify(
-                config,
-                store,
-                "order_rejected",
-                f"risk refused {intent.side} {intent.qty:g} {intent.symbol}: {verdict.reason}",
-            )
-            continue
-        if verdict.action == "trim":
-            notify(config, store, "risk_trim", f"{intent.symbol}: {verdict.reason}")
-        approved.append(intent if verdict.action == "pass" else _with_qty(intent, verdict.qty))
-    return approved
-
-
-def _with_qty(intent: OrderIntent, qty: float) -> OrderIntent:
-    from dataclasses import replace
-
-    return replace(intent, qty=qty)
-
-
-def _cancel_stale(config: BotConfig, store: StateStore, broker: Broker, decision: Decision) -> None:
-    """Orders of earlier bars still open on the venue are cancelled before a new decision acts."""
-    for order in store.orders(
-        config.name, symbol=decision.symbol, statuses=("new", "open", "partially_filled")
-    ):
-        if order.bar_ts < decision.bar_ts:
-            state = broker.cancel(order.client_order_id, order.symbol)
-            store.confirm(state)
-            notify(
-                config,
-                store,
-                "canceled",
-                f"stale order {order.client_order_id} of {order.bar_ts.isoformat()} canceled",
-            )
-
-
-def _send(
-    config: BotConfig, store: StateStore, broker: Broker, order: OrderRecord, *, fresh: bool
-) -> OrderRecord | None:
-    """Send one persisted intent. An intent from an earlier run is looked up first: it may have
-    reached the venue before that run died."""
-    request = OrderRequest(
-        order.client_order_id,
-        order.symbol,
-        as_side(order.side),
-        order.qty,
-        as_type(order.type),
-        order.limit_price,
-    )
-    state = None if fresh else broker.lookup(order.client_order_id, order.symbol)
-    if state is None:
-        try:
-            state = broker.submit(request)
-        except AmbiguousOrderError as error:
-            state = broker.lookup(order.client_order_id, order.symbol)
-            if state is None:
-                store.mark_order(order.client_order_id, UNKNOWN, str(error))
-                notify(config, store, "ambiguous", f"order {order.client_order_id}: {error}; not resent")
-                return store.order(order.client_order_id)
-        except OrderRejectedError as error:
-            store.mark_order(order.client_order_id, "rejected", str(error))
-            notify(
-                config, store, "order_rejected", f"{order.side} {order.qty:g} {order.symbol} refused: {error}"
-            )
-            return store.order(order.client_order_id)
-    return store.confirm(state)
 
 
 def _handle_discrepancies(config: BotConfig, store: StateStore, report: ReconcileReport) -> bool:
