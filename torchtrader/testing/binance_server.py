@@ -26,7 +26,10 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import polars as pl
 
+from torchtrader.testing.binance_markets import market_id, spot_symbol
 from torchtrader.timeframes import timeframe_seconds
+
+__all__ = ["BinanceServer", "Request", "Response", "binance_error", "market_id"]
 
 FaultKind = Literal["429", "500", "timeout", "garbage"]
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "timeout", "garbage")
@@ -44,6 +47,8 @@ class Request:
     params: dict[str, str]
     headers: dict[str, str]
     body: bytes = b""
+    query: str = ""  # the raw query string: signed requests are verified over it
+    received_at: float = 0.0  # time.monotonic() on arrival
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Handler = Callable[[Request], Response]
+Handler = Callable[[Request], Response | None]  # None: drop the connection unanswered
 
 
 def binance_error(status: int, code: int, message: str) -> Response:
@@ -61,64 +66,11 @@ def binance_error(status: int, code: int, message: str) -> Response:
     return Response(status, {"code": code, "msg": message})
 
 
-def market_id(symbol: str) -> str:
-    """ccxt ``BTC/USDT`` -> Binance ``BTCUSDT``."""
-    return symbol.replace("/", "")
-
-
 @dataclass
 class _Series:
     open_ms: np.ndarray[Any, np.dtype[np.int64]]
     rows: list[list[Any]]
-
-
-def _spot_symbol(symbol: str) -> dict[str, Any]:
-    base, quote = symbol.split("/")
-    return {
-        "symbol": market_id(symbol),
-        "status": "TRADING",
-        "baseAsset": base,
-        "baseAssetPrecision": 8,
-        "quoteAsset": quote,
-        "quotePrecision": 8,
-        "quoteAssetPrecision": 8,
-        "baseCommissionPrecision": 8,
-        "quoteCommissionPrecision": 8,
-        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
-        "icebergAllowed": True,
-        "ocoAllowed": True,
-        "quoteOrderQtyMarketAllowed": True,
-        "allowTrailingStop": True,
-        "cancelReplaceAllowed": True,
-        "isSpotTradingAllowed": True,
-        "isMarginTradingAllowed": False,
-        "filters": [
-            {
-                "filterType": "PRICE_FILTER",
-                "minPrice": "0.01000000",
-                "maxPrice": "1000000.00000000",
-                "tickSize": "0.01000000",
-            },
-            {
-                "filterType": "LOT_SIZE",
-                "minQty": "0.00001000",
-                "maxQty": "9000.00000000",
-                "stepSize": "0.00001000",
-            },
-            {
-                "filterType": "NOTIONAL",
-                "minNotional": "5.00000000",
-                "applyMinToMarket": True,
-                "maxNotional": "9000000.00000000",
-                "applyMaxToMarket": False,
-                "avgPriceMins": 5,
-            },
-        ],
-        "permissions": [],
-        "permissionSets": [["SPOT"]],
-        "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-        "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
-    }
+    step_ms: int = 60_000
 
 
 class BinanceServer:
@@ -143,6 +95,8 @@ class BinanceServer:
             self.load_bars(bars)
             names += [str(s) for s in bars["symbol"].unique().sort()]
         self.symbols = list(dict.fromkeys(names))
+        # the market's clock (ms): when set, klines show only the bars it has closed (``testing.exchange``)
+        self.market_clock: Callable[[], int] | None = None
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.add_route("GET", "/api/v3/ping", lambda request: Response(200, {}))
@@ -187,7 +141,20 @@ class BinanceServer:
                     strict=True,
                 )
             ]
-            self._series[(market_id(str(symbol)), str(timeframe))] = _Series(open_ms, rows)
+            self._series[(market_id(str(symbol)), str(timeframe))] = _Series(open_ms, rows, seconds * 1000)
+
+    def price_series(
+        self, symbol_id: str
+    ) -> tuple[np.ndarray[Any, np.dtype[np.int64]], list[list[Any]], int]:
+        """(open times, kline rows, bar length ms) of the finest timeframe served for ``symbol_id``."""
+        found = [series for (sid, _), series in self._series.items() if sid == symbol_id]
+        if not found:
+            return np.zeros(0, dtype=np.int64), [], 60_000
+        finest = min(found, key=lambda series: series.step_ms)
+        return finest.open_ms, finest.rows, finest.step_ms
+
+    def market_now_ms(self) -> int:
+        return self.market_clock() if self.market_clock is not None else self.now_ms()
 
     def inject(self, kind: str, times: int = 1, path: str | None = None) -> None:
         """Answer the next ``times`` requests (to ``path`` only, if given) with a fault.
@@ -297,7 +264,7 @@ class BinanceServer:
                     },
                 ],
                 "exchangeFilters": [],
-                "symbols": [_spot_symbol(symbol) for symbol in self.symbols],
+                "symbols": [spot_symbol(symbol) for symbol in self.symbols],
             },
         )
 
@@ -322,6 +289,9 @@ class BinanceServer:
             return Response(200, [])
         lo = 0 if start is None else int(np.searchsorted(series.open_ms, start, side="left"))
         hi = len(series.rows) if end is None else int(np.searchsorted(series.open_ms, end, side="right"))
+        if self.market_clock is not None:  # bars still forming (or not yet due) are not served
+            closed = int(np.searchsorted(series.open_ms, self.market_clock() - series.step_ms, side="right"))
+            hi = min(hi, closed)
         chosen = (
             series.rows[lo : min(hi, lo + limit)]
             if start is not None
@@ -341,7 +311,9 @@ def _make_handler(server: BinanceServer) -> type[BaseHTTPRequestHandler]:
             params = {key: values[-1] for key, values in parse_qs(parts.query).items()}
             if body and "x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
                 params.update({key: values[-1] for key, values in parse_qs(body.decode()).items()})
-            request = Request(method, parts.path, params, dict(self.headers.items()), body)
+            request = Request(
+                method, parts.path, params, dict(self.headers.items()), body, parts.query, time.monotonic()
+            )
             response = server.handle(request)
             if response is None:
                 self.close_connection = True
