@@ -39,6 +39,11 @@ def make_source(config: BotConfig) -> Source:
     options: dict[str, Any] = dict(config.source_options)
     if config.source == "synthetic" and "symbols" not in options:
         options["symbols"] = list(config.symbols)
+    if config.source == "ccxt" and config.broker.kind == "ccxt":
+        # bars from the venue the bot trades on, unless the config says otherwise
+        options.setdefault("exchange", config.broker.exchange)
+        if config.broker.api_url:
+            options.setdefault("api_url", config.broker.api_url)
     return get_source(config.source, **options)
 
 
