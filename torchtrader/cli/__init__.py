@@ -13,7 +13,6 @@ import typer
 
 from torchtrader.cli import backtest, bot, data, doctor, ingest, runs, services, strategy, tune, walkforward
 from torchtrader.cli.common import CliState
-from torchtrader.config import load_settings
 from torchtrader.errors import TorchTraderError
 
 app = typer.Typer(
@@ -44,6 +43,8 @@ def _global_options(
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from torchtrader.config import load_settings  # pydantic-settings: not needed for --help
+
     ctx.obj = CliState(settings=load_settings(lake=lake, strategies=strategies_dir))
 
 

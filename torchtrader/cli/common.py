@@ -6,12 +6,14 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import typer
 
-from torchtrader.config import Settings
 from torchtrader.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torchtrader.config import Settings
 
 
 @dataclass(frozen=True)
