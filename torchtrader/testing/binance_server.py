@@ -82,8 +82,10 @@ class BinanceServer:
         *,
         symbols: Iterable[str] = DEFAULT_SYMBOLS,
         hang_seconds: float = 2.0,
+        port: int = 0,
     ) -> None:
         self.hang_seconds = hang_seconds
+        self.port = port
         self.requests: list[Request] = []
         self.routes: dict[tuple[str, str], Handler] = {}
         self._faults: list[tuple[str, str | None]] = []
@@ -189,7 +191,7 @@ class BinanceServer:
 
     def start(self) -> Self:
         handler = _make_handler(self)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._stopping.clear()
