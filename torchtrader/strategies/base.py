@@ -172,12 +172,16 @@ class Bars:
 class ParamBatch(Mapping[str, Tensor]):
     """Parameter combinations as named 1-D tensors of equal length; ``p.fast`` reads one."""
 
-    def __init__(self, values: Mapping[str, Tensor]) -> None:
+    def __init__(
+        self, values: Mapping[str, Tensor], labels: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         lengths = {int(v.shape[0]) for v in values.values()}
         if len(lengths) > 1:
             raise ValueError(f"parameter tensors differ in length: {sorted(lengths)}")
         self._values = dict(values)
         self.size = lengths.pop() if lengths else 1
+        # text parameters (a model reference) cannot be tensors: they ride along, one per combo
+        self.labels: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (labels or {}).items()}
 
     @classmethod
     def from_params(
@@ -191,15 +195,18 @@ class ParamBatch(Mapping[str, Tensor]):
             raise ValueError("no parameter combinations given")
         names = list(type(params[0]).model_fields)
         values: dict[str, Tensor] = {}
+        labels: dict[str, tuple[str, ...]] = {}
         for name in names:
             column = [getattr(p, name) for p in params]
-            if all(isinstance(v, bool) for v in column):
+            if all(isinstance(v, str) for v in column):
+                labels[name] = tuple(column)
+            elif all(isinstance(v, bool) for v in column):
                 values[name] = torch.tensor(column, dtype=torch.bool, device=device)
             elif all(isinstance(v, int) and not isinstance(v, bool) for v in column):
                 values[name] = torch.tensor(column, dtype=torch.int64, device=device)
             else:
                 values[name] = torch.tensor([float(v) for v in column], dtype=dtype, device=device)
-        return cls(values)
+        return cls(values, labels)
 
     def __getattr__(self, name: str) -> Tensor:
         try:

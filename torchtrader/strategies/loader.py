@@ -32,6 +32,7 @@ BUILTIN_MODULES = (
     "macd_trend",
     "donchian_breakout",
     "weekly_trend",
+    "ml_signal",
 )
 _USER_PACKAGE = "torchtrader_user"
 _LOADED: dict[tuple[str, int, int], tuple[type[Strategy], ...]] = {}
