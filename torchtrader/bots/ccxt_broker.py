@@ -40,6 +40,7 @@ from torchtrader.bots.broker import (
     Position,
 )
 from torchtrader.bots.rules import conform_order, conform_price
+from torchtrader.bots.secrets import register_secret
 from torchtrader.errors import (
     AmbiguousOrderError,
     ConfigError,
@@ -95,6 +96,8 @@ class CcxtBroker(Broker):
         self.check_funds = check_funds
         self._sleep = sleep
         self._secrets = tuple(s for s in (api_key, secret, password) if s)
+        for value in self._secrets:  # ccxt logs request headers (the key) at DEBUG: mask them everywhere
+            register_secret(value)
         config: dict[str, Any] = {
             "apiKey": api_key,
             "secret": secret,
