@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         default=None, description="folder of bot configs (NAME.toml); None = bots/ beside a SQLite state DB"
     )
     alphavantage_key: str | None = Field(default=None, repr=False)
+    alert_urls: list[str] = Field(
+        default_factory=list,
+        repr=False,
+        description="apprise URLs for pipeline alerts (failed or late scheduled runs)",
+    )
+    ui_signing_key: str | None = Field(
+        default=None, repr=False, description="dashboard token signing key; None = generated into the state dir"
+    )
     storage_options: dict[str, str] = Field(
         default_factory=dict,
         description="object-store options for s3:// lakes (endpoint, keys, region)",
