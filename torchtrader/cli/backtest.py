@@ -143,6 +143,11 @@ def sweep_command(
     adjust: str = typer.Option("split", "--adjust", help=_ADJUST_HELP),
     json_out: str | None = typer.Option(None, "--json", help="write the sweep JSON to OUT ('-' = stdout)"),
     pbo: bool = typer.Option(False, "--pbo", help="also report the probability of backtest overfitting"),
+    track: bool = typer.Option(False, "--track", help="record the sweep as an MLflow run (see `runs`)"),
+    experiment: str | None = typer.Option(
+        None, "--experiment", help="MLflow experiment of --track (default sweep-STRATEGY)"
+    ),
+    mlflow_uri: str | None = typer.Option(None, "--mlflow-uri", help="tracking URI (default: settings)"),
 ) -> None:
     """Backtest the Cartesian product of parameter grids in one batched pass; rank the combos."""
     from torchtrader.backtest.runner import SeriesRef, make_config, parse_grid
@@ -163,6 +168,19 @@ def sweep_command(
         dtype=dtype,
         fees_in_sizing=fees_in_sizing,
     )
+    if track:
+        from torchtrader.tracking.sweeps import SweepSpec, run_tracked_sweep
+
+        spec = SweepSpec(
+            symbol=symbol, timeframe=timeframe, source=source, adjust=_adjust(adjust), strategy=strategy,
+            grid=ranges, config=config, rank_by=rank_by, top_k=top, start=begin, end=finish, pbo=pbo,
+            strategies_dir=settings.strategies,
+        )  # fmt: skip
+        lake, uri = Lake.from_settings(settings), mlflow_uri or settings.mlflow_uri
+        tracked = run_tracked_sweep(lake, spec, tracking_uri=uri, experiment=experiment)
+        _emit_sweep(json_out, tracked.result, tracked.document, top)
+        typer.echo(f"MLflow run {tracked.run_id} in experiment {tracked.experiment}", err=True)
+        return
     result = run(
         Lake.from_settings(settings),
         SeriesRef(symbol, timeframe, source, _adjust(adjust)),
@@ -183,14 +201,18 @@ def sweep_command(
         lake = Lake.from_settings(settings)
         found = sweep_pbo(lake, series, strategy, result, config, strategies_dir=settings.strategies)
         document["pbo"] = found.to_json()
+    _emit_sweep(json_out, result, document, top)
+
+
+_write_json = write_json  # the shared ``--json OUT`` writer (torchtrader.cli.common)
+
+
+def _emit_sweep(json_out: str | None, result: SweepResult, document: dict[str, Any], top: int) -> None:
     if json_out is not None:
         _write_json(json_out, document)
     if json_out != "-":
         _print_sweep(result, top)
         typer.echo(_overfit_line(document))
-
-
-_write_json = write_json  # the shared ``--json OUT`` writer (torchtrader.cli.common)
 
 
 def _fmt(value: Any) -> str:

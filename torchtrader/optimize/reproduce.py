@@ -43,6 +43,10 @@ def reproduce_tune(
     from torchtrader.optimize.tune import run_tune
     from torchtrader.tracking import file_sha256, git_state, strategy_file
 
+    if run.data.tags.get("kind") == "sweep" and tracking_uri is not None:
+        from torchtrader.tracking.sweeps import reproduce_sweep
+
+        return reproduce_sweep(client, run, lake, tracking_uri=tracking_uri)
     run_id = run.info.run_id
     spec, recorded = recorded_spec(client, run_id)
     tags = run.data.tags
