@@ -6,7 +6,6 @@ global options and turns every ``TorchTraderError`` into one line on stderr and 
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import typer
@@ -37,12 +36,13 @@ def _global_options(
         help="folder of user strategy files",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress to stderr"),
+    log_json: bool = typer.Option(
+        False, "--log-json", envvar="TORCHTRADER_LOG_JSON", help="log as JSON lines (one object per record)"
+    ),
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from torchtrader.ops.logging_setup import configure_logging
+
+    configure_logging(verbose=verbose, json_lines=log_json, stream=sys.stderr)
     from torchtrader.config import load_settings  # pydantic-settings: not needed for --help
 
     ctx.obj = CliState(settings=load_settings(lake=lake, strategies=strategies_dir))

@@ -169,7 +169,15 @@ def run_command(
     if once:
         show(run_once(session, settings, now=parse_when(at, "--now")))
         return
-    run_loop(session, settings, poll=poll, max_cycles=max_cycles, on_report=show)
+    from torchtrader.bots.config import bots_dir
+    from torchtrader.ops.logging_setup import add_rotating_log, bot_log_path, json_lines_active, remove_log
+
+    # A loop runs for months: its log goes to a size-rotated file beside the bot configs as well.
+    log = add_rotating_log(bot_log_path(bots_dir(settings).parent, name), json_lines=json_lines_active())
+    try:
+        run_loop(session, settings, poll=poll, max_cycles=max_cycles, on_report=show)
+    finally:
+        remove_log(log)
 
 
 @bot_app.command("status")
