@@ -10,7 +10,8 @@ import sys
 
 import typer
 
-from torchtrader.cli import backtest, bot, data, doctor, ingest, runs, services, strategy, tune, walkforward
+from torchtrader.cli import backtest, bot, data, doctor, ingest, runs, services, strategy, tune, ui, walkforward
+from torchtrader.cli import models as models_cli
 from torchtrader.cli.common import CliState
 from torchtrader.errors import TorchTraderError
 
@@ -48,7 +49,7 @@ def _global_options(
     ctx.obj = CliState(settings=load_settings(lake=lake, strategies=strategies_dir))
 
 
-for _module in (ingest, data, strategy, backtest, walkforward, doctor, tune, runs, bot, services):
+for _module in (ingest, data, strategy, backtest, walkforward, doctor, tune, runs, bot, services, models_cli, ui):
     _module.register(app)
 
 

@@ -1,0 +1,225 @@
+"""Ray Tune over model hyperparameters (lookback, hidden size, layers, dropout, lr) with ASHA.
+
+Each trial fits one configuration, reporting the validation loss after every epoch with a
+``tune.Checkpoint`` of its weights, so ASHA stops the unpromising ones early. Trials ask for a GPU
+share only when the cluster has a GPU. Afterwards the driver logs one nested MLflow run per trial
+under a parent run, refits the best configuration (nested too) and logs, and optionally registers,
+that model as ``challenger`` through ``train_model``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torchtrader.errors import ConfigError
+from torchtrader.indicators.catalogue import FeatureSet
+from torchtrader.lake import Lake
+from torchtrader.models.pipeline import EXPERIMENT, TrainReport, prepare, read_series, train_model
+from torchtrader.models.training import TrainConfig, fit, resolve_device
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SPACE: dict[str, list[Any]] = {
+    "lookback": [16, 32, 64],
+    "hidden": [16, 32, 64],
+    "layers": [1, 2],
+    "dropout": [0.0, 0.3],  # low, high: uniform
+    "lr": [1e-4, 1e-2],  # low, high: log-uniform
+}
+SCHEDULERS = ("asha", "fifo")
+
+
+@dataclass(frozen=True)
+class TuneModelReport:
+    parent_run_id: str
+    best_config: dict[str, Any]
+    best_val_loss: float
+    trials: list[dict[str, Any]]
+    gpus_per_trial: float
+    final: TrainReport
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "parent_run_id": self.parent_run_id,
+            "best": {"config": self.best_config, "val_loss": self.best_val_loss},
+            "trials": self.trials,
+            "gpus_per_trial": self.gpus_per_trial,
+            **self.final.to_json(),
+        }
+
+
+def _search_space(space: dict[str, list[Any]]) -> dict[str, Any]:
+    from ray import tune
+
+    low_dropout, high_dropout = space["dropout"]
+    low_lr, high_lr = space["lr"]
+    return {
+        "lookback": tune.choice(space["lookback"]),
+        "hidden": tune.choice(space["hidden"]),
+        "layers": tune.choice(space["layers"]),
+        "dropout": tune.uniform(low_dropout, high_dropout) if low_dropout < high_dropout else low_dropout,
+        "lr": tune.loguniform(low_lr, high_lr) if low_lr < high_lr else low_lr,
+    }
+
+
+def _trainable(config: dict[str, Any], *, frame: Any, base: dict[str, Any], features: str) -> None:
+    """One trial: fit, reporting val loss and a checkpoint every epoch."""
+    from ray import tune
+
+    train_config = TrainConfig(**{**base, **config})
+    feature_set = FeatureSet.model_validate_json(features)
+    data = prepare(frame, train_config, feature_set, "trial")
+
+    def report(epoch: int, record: dict[str, float], model: torch.nn.Module) -> None:
+        with tempfile.TemporaryDirectory(prefix="tt-ckpt-") as folder:
+            torch.save(model.state_dict(), Path(folder) / "model.pt")
+            tune.report({**record, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    fit(data, train_config, feature_spec=features, on_epoch=report)
+
+
+def gpu_share(requested: float | None, samples: int) -> float:
+    """GPU fraction per trial: 0 without a GPU in the cluster; else the request or a fair share."""
+    import ray
+
+    gpus = float(ray.cluster_resources().get("GPU", 0.0))  # type: ignore[no-untyped-call]
+    if gpus < 1:
+        if requested:
+            logger.warning("--gpus-per-trial %s ignored: no GPU in the Ray cluster", requested)
+        return 0.0
+    if requested is not None:
+        return requested
+    return max(gpus / max(samples, 1), 0.25) if samples > gpus else 1.0
+
+
+def tune_model(
+    lake: Lake,
+    symbol: str,
+    base: TrainConfig,
+    *,
+    samples: int,
+    tracking_uri: str,
+    timeframe: str = "1d",
+    source: str | None = None,
+    features: FeatureSet | None = None,
+    scheduler: str = "asha",
+    gpus_per_trial: float | None = None,
+    space: dict[str, list[Any]] | None = None,
+    register_as: str | None = None,
+    ray_address: str | None = None,
+    storage_path: str | None = None,
+    experiment: str = EXPERIMENT,
+) -> TuneModelReport:
+    """Sample ``samples`` configurations around ``base``; refit, log and register the best."""
+    from ray import tune
+
+    from torchtrader.models.data import DEFAULT_FEATURES
+    from torchtrader.optimize._ray import ray_session
+    from torchtrader.tracking import check_tracking_uri, lineage_tags, tracked_run
+
+    if scheduler not in SCHEDULERS:
+        raise ConfigError(f"unknown --scheduler {scheduler!r}: use one of {', '.join(SCHEDULERS)}")
+    if samples < 1:
+        raise ConfigError("--samples must be at least 1")
+    resolve_device(base.device)
+    check_tracking_uri(tracking_uri)
+    space = {**DEFAULT_SPACE, **(space or {})}
+    feature_set = features or DEFAULT_FEATURES
+    frame, pinned = read_series(lake, symbol, timeframe, source)
+    # the longest lookback decides whether the bars suffice: refuse before Ray starts
+    prepare(
+        frame,
+        base.model_copy(update={"lookback": max(space["lookback"])}),
+        feature_set,
+        f"{symbol} {timeframe}",
+    )
+    storage = Path(storage_path or tempfile.mkdtemp(prefix="tt-tune-model-")).resolve()
+    tags = lineage_tags(lake_version=pinned, strategy="ml_signal", seed=base.seed, search="random")
+    tags |= {"symbol": symbol, "timeframe": timeframe, "model": base.model, "kind": "tune-model"}
+    with tracked_run(tracking_uri, experiment, run_name=f"tune-{base.model}-{symbol}", tags=tags) as parent:
+        parent.log_params({"samples": samples, "scheduler": scheduler, "space": space, **base.model_dump()})
+        with ray_session(ray_address):
+            share = gpu_share(gpus_per_trial, samples)
+            trainable = tune.with_resources(
+                tune.with_parameters(
+                    _trainable,
+                    frame=frame,
+                    base=base.model_dump(exclude=set(space)),
+                    features=feature_set.model_dump_json(),
+                ),
+                {"cpu": 1, "gpu": share} if share > 0 else {"cpu": 1},
+            )
+            chosen_scheduler = (
+                tune.schedulers.ASHAScheduler(max_t=base.epochs, grace_period=1, reduction_factor=2)
+                if scheduler == "asha"
+                else tune.schedulers.FIFOScheduler()  # type: ignore[no-untyped-call]
+            )
+            tuner = tune.Tuner(
+                trainable,
+                param_space=_search_space(space),
+                tune_config=tune.TuneConfig(
+                    metric="val_loss",
+                    mode="min",
+                    num_samples=samples,
+                    scheduler=chosen_scheduler,
+                    search_alg=tune.search.BasicVariantGenerator(random_state=base.seed),
+                ),
+                run_config=tune.RunConfig(
+                    storage_path=str(storage),
+                    name="tune-model",
+                    verbose=0,
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                ),
+            )
+            grid = tuner.fit()
+        trials = _log_trials(grid, tracking_uri, experiment, parent.run_id)
+        finished = [t for t in trials if t["val_loss"] is not None]
+        if not finished:
+            raise ConfigError(f"no tune-model trial reported a validation loss: {trials[0].get('error')}")
+        best = min(finished, key=lambda t: t["val_loss"])
+        parent.log_metrics({"best_val_loss": best["val_loss"]})
+        final = train_model(
+            lake,
+            symbol,
+            base.model_copy(update=best["config"]),
+            tracking_uri=tracking_uri,
+            timeframe=timeframe,
+            source=source,
+            features=feature_set,
+            register_as=register_as,
+            experiment=experiment,
+            version=pinned,
+            parent_run_id=parent.run_id,
+        )
+    return TuneModelReport(parent.run_id, best["config"], best["val_loss"], trials, share, final)
+
+
+def _log_trials(grid: Any, tracking_uri: str, experiment: str, parent_run_id: str) -> list[dict[str, Any]]:
+    """One nested MLflow run per trial (params, per-epoch losses), ended with the trial's status."""
+    from torchtrader.tracking import tracked_run
+
+    trials = []
+    for index, result in enumerate(grid):
+        config = {k: result.config[k] for k in DEFAULT_SPACE if k in result.config}
+        history = result.metrics_dataframe
+        losses = [] if history is None or "val_loss" not in history else list(history["val_loss"])
+        trial = {
+            "config": config,
+            "val_loss": min(losses) if losses else None,
+            "epochs": len(losses),
+            "error": None if result.error is None else str(result.error).splitlines()[0][:300],
+        }
+        with tracked_run(
+            tracking_uri, experiment, run_name=f"trial-{index}", params=config, parent_run_id=parent_run_id
+        ) as run:
+            for epoch, loss in enumerate(losses, start=1):
+                run.log_metrics({"val_loss": float(loss)}, step=epoch)
+            run.set_tags({"trial_error": trial["error"] or ""})
+        trials.append(trial)
+    return trials
