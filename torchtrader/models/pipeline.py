@@ -90,13 +90,17 @@ def train_model(
     experiment: str = EXPERIMENT,
     version: int | None = None,
     parent_run_id: str | None = None,
+    last_bars: int | None = None,
 ) -> TrainReport:
-    """Fit ``config`` on the series, log run + model, register ``register_as`` as challenger."""
+    """Fit ``config`` on the series (its ``last_bars`` latest bars when given: walk-forward
+    retraining), log run + model, register ``register_as`` as challenger."""
     from torchtrader.tracking import check_tracking_uri, lineage_tags, tracked_run
 
     resolve_device(config.device)
     check_tracking_uri(tracking_uri)
     frame, pinned = read_series(lake, symbol, timeframe, source, version=version)
+    if last_bars is not None:
+        frame = frame.sort("ts").tail(last_bars)
     data = prepare(frame, config, features, f"{symbol} {timeframe}")
     feature_set = features or DEFAULT_FEATURES
     tags = lineage_tags(lake_version=pinned, strategy="ml_signal", seed=config.seed)
