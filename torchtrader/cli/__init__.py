@@ -11,6 +11,7 @@ import sys
 import typer
 
 from torchtrader.cli import backtest, bot, data, doctor, ingest, runs, services, strategy, tune, ui, walkforward
+from torchtrader.cli import lake as lake_cli
 from torchtrader.cli import models as models_cli
 from torchtrader.cli.common import CliState
 from torchtrader.errors import TorchTraderError
@@ -51,6 +52,7 @@ def _global_options(
 
 for _module in (ingest, data, strategy, backtest, walkforward, doctor, tune, runs, bot, services, models_cli, ui):
     _module.register(app)
+lake_cli.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -97,6 +97,16 @@ def lake(settings: Settings) -> Check:
         tables = store.tables()
         if "bars" not in tables:
             return Check("lake", "warn", f"{settings.lake}: no bars yet", "torchtrader ingest sample")
+        from torchtrader.lake.migrations import schema_status
+
+        schema = schema_status(store)
+        if schema.pending:
+            return Check(
+                "lake",
+                "warn",
+                f"{settings.lake}: schema v{schema.version}, this torchtrader writes v{schema.current}",
+                "torchtrader lake upgrade",
+            )
         series = store.series()
     except Exception as error:
         return Check(
@@ -108,7 +118,8 @@ def lake(settings: Settings) -> Check:
     return Check(
         "lake",
         "ok",
-        f"{settings.lake}: bars v{store.version('bars')}, {len(series)} series; tables {', '.join(tables)}",
+        f"{settings.lake}: bars v{store.version('bars')}, {len(series)} series; tables {', '.join(tables)}"
+        f"; schema v{schema.version}",
     )
 
 
