@@ -1,0 +1,119 @@
+"""The JSON API over a state store filled by a real paper bot run: the CLI's JSON shapes, paging and
+sorting against an independent reading of the same SQLite file, and the controls."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from torchtrader.bots.ops import status, trades
+from torchtrader.bots.store import StateStore
+from torchtrader.config import Settings
+
+
+def _fills(state: Path, bot: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(state / "state.db") as c:
+        return c.execute(
+            "select fill_id, price from fills where bot = ? order by price desc, id desc", (bot,)
+        ).fetchall()
+
+
+def test_healthz_is_open_and_says_only_ok(client: TestClient) -> None:
+    answer = client.get("/healthz")
+    assert answer.status_code == 200 and answer.json() == {"ok": True}
+
+
+def test_status_and_trades_are_the_cli_documents(
+    client: TestClient, admin: dict[str, str], ui_settings: Settings
+) -> None:
+    store = StateStore(ui_settings.state_db)
+    try:
+        expected_status = [status(store, "alpha"), status(store, "beta")]
+        expected_trades = trades(store, "alpha")
+    finally:
+        store.close()
+    assert client.get("/api/v1/bots", headers=admin).json() == expected_status
+    assert client.get("/api/v1/bots/alpha", headers=admin).json() == expected_status[0]
+    page = client.get("/api/v1/bots/alpha/trades", params={"size": 1000}, headers=admin)
+    assert page.json() == expected_trades and len(expected_trades) >= 2
+    assert page.headers["X-Total-Count"] == str(len(expected_trades))
+
+
+def test_trade_pages_sorted_in_sql_match_an_independent_query(
+    client: TestClient, admin: dict[str, str], state_copy: Path
+) -> None:
+    expected = _fills(state_copy, "alpha")
+    got: list[tuple[Any, ...]] = []
+    for page in range(1, len(expected) + 2):
+        rows = client.get(
+            "/api/v1/bots/alpha/trades",
+            params={"page": page, "size": 2, "sort": "price", "order": "desc"},
+            headers=admin,
+        ).json()
+        got += [(r["fill_id"], r["price"]) for r in rows]
+        if not rows:
+            break
+    assert got == expected
+
+
+def test_equity_events_overview_and_stream(
+    client: TestClient, admin: dict[str, str], state_copy: Path
+) -> None:
+    with sqlite3.connect(state_copy / "state.db") as c:
+        points = c.execute("select count(*) from equity where bot = 'alpha'").fetchone()[0]
+    equity = client.get("/api/v1/bots/alpha/equity", headers=admin).json()
+    assert len(equity) == points > 0 and set(equity[0]) >= {"ts", "equity", "cash"}
+    assert isinstance(client.get("/api/v1/bots/alpha/events", headers=admin).json(), list)
+    overview = client.get("/api/v1/overview", headers=admin).json()
+    for row in overview:
+        assert row["pnl_total"] == pytest.approx(row["equity"] - 10_000.0)
+    streamed = client.get("/api/v1/stream", params={"limit": 1}, headers=admin)
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    assert streamed.text.startswith("event: bots\ndata: ") and '"name": "alpha"' in streamed.text
+
+
+def test_halt_and_resume_are_audited_with_the_user(client: TestClient, admin: dict[str, str]) -> None:
+    halted = client.post("/api/v1/bots/alpha/halt", headers=admin)
+    assert halted.status_code == 200, halted.text
+    assert client.get("/api/v1/bots/alpha", headers=admin).json()["state"] == "halted"
+    assert client.post("/api/v1/bots/alpha/resume", headers=admin).json()["was"] == "halted"
+    audit = client.get("/api/v1/bots/alpha/audit", headers=admin).json()
+    mine = [a for a in audit if a["actor"] == "ui:ada"]
+    assert [a["action"] for a in mine] == ["ui_halt", "ui_resume"] and all(a["ts"] for a in mine)
+
+
+def test_flatten_and_force_exit_sell_at_the_paper_venue(client: TestClient, admin: dict[str, str]) -> None:
+    holding = [b for b in client.get("/api/v1/bots", headers=admin).json() if b["positions"]]
+    if not holding:
+        pytest.skip("the synthetic run ended flat for every bot")
+    bot = holding[0]
+    symbol = bot["positions"][0]["symbol"]
+    exited = client.post(f"/api/v1/bots/{bot['name']}/force-exit", json={"symbol": symbol}, headers=admin)
+    assert exited.status_code == 200, exited.text
+    # The paper venue fills a market order at the next bar's open: the exit is an open sell of it all.
+    after = client.get(f"/api/v1/bots/{bot['name']}", headers=admin).json()
+    assert [(o["symbol"], o["side"], o["qty"], o["leg"]) for o in after["open_orders"]] == [
+        (symbol, "sell", pytest.approx(bot["positions"][0]["qty"]), "flatten")
+    ]
+    assert after["state"] == bot["state"]
+    again = client.post(f"/api/v1/bots/{bot['name']}/force-exit", json={"symbol": symbol}, headers=admin)
+    assert again.status_code == 409 and "already has an open sell order" in again.json()["detail"]
+    other = client.post(f"/api/v1/bots/{bot['name']}/force-exit", json={"symbol": "ETH/USDT"}, headers=admin)
+    assert other.status_code == 404 and "no position" in other.json()["detail"]
+    flattened = client.post(f"/api/v1/bots/{bot['name']}/flatten", headers=admin)
+    assert flattened.status_code == 200 and flattened.json()["state"] == "halted"
+
+
+def test_research_and_data_endpoints_answer_on_an_empty_research_side(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    runs = client.get("/api/v1/runs", headers=admin).json()
+    assert runs["backtests"] == [] and runs["mlflow"] == [] and runs["notes"]
+    series = client.get("/api/v1/lake/series", headers=admin).json()
+    assert [(s["source"], s["symbol"], s["timeframe"]) for s in series] == [("synthetic", "BTC/USDT", "1h")]
+    tables = client.get("/api/v1/lake/tables", headers=admin).json()
+    assert "bars" in [t["name"] for t in tables["tables"]]

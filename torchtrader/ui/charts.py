@@ -1,0 +1,69 @@
+"""The bot page's candle chart: the lake bars of its symbols with its fills marked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from torchtrader.bots.store import FillRecord
+from torchtrader.errors import TorchTraderError
+from torchtrader.ui.views import Figure, layout
+
+if TYPE_CHECKING:
+    from torchtrader.ui.deps import UiContext
+
+CANDLES = 300
+
+
+def candle_figure(
+    ctx: UiContext, config: dict[str, Any], fills: Sequence[FillRecord]
+) -> tuple[Figure | None, str | None]:
+    """Candles of the last ``CANDLES`` bars per symbol and the fills inside that window."""
+    symbols = list(config.get("symbols") or [])
+    timeframe, source = str(config.get("timeframe", "1d")), config.get("source")
+    traces: list[dict[str, Any]] = []
+    missing = []
+    for symbol in symbols:
+        try:
+            bars = ctx.lake().read_bars(symbol, timeframe, source=source).tail(CANDLES)
+        except TorchTraderError:
+            missing.append(symbol)
+            continue
+        if bars.is_empty():
+            missing.append(symbol)
+            continue
+        first = bars["ts"][0]
+        traces.append(
+            {
+                "type": "candlestick",
+                "name": symbol,
+                "x": [t.isoformat() for t in bars["ts"]],
+                "open": bars["open"].to_list(),
+                "high": bars["high"].to_list(),
+                "low": bars["low"].to_list(),
+                "close": bars["close"].to_list(),
+            }
+        )
+        for side, marker in (("buy", "triangle-up"), ("sell", "triangle-down")):
+            mine = [f for f in fills if f.symbol == symbol and f.side == side and f.ts >= first]
+            if mine:
+                traces.append(
+                    {
+                        "type": "scatter",
+                        "mode": "markers",
+                        "name": f"{symbol} {side}s",
+                        "x": [f.ts.isoformat() for f in mine],
+                        "y": [f.price for f in mine],
+                        "marker": {
+                            "symbol": marker,
+                            "size": 11,
+                            "color": "#2a9d4b" if side == "buy" else "#c0392b",
+                        },
+                    }
+                )
+    note = f"no {timeframe} bars in the lake for {', '.join(missing)}" if missing else None
+    if not traces:
+        return None, note
+    return Figure(
+        traces, layout(f"{', '.join(symbols)} {timeframe}", xaxis={"rangeslider": {"visible": False}})
+    ), note
