@@ -13,7 +13,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.tune import tune_task
+from tasks.tune import run_link_task, tune_task
 from torchtrader.backtest.config import BacktestConfig
 from torchtrader.config import load_settings
 from torchtrader.errors import TorchTraderError
@@ -47,15 +47,6 @@ class TuneRequest(BaseModel):
     ray_address: str | None = Field(default=None, description="Ray cluster; default settings, else local")
 
 
-def run_link(tracking_uri: str | None, experiment_id: str | None, run_id: str | None) -> str:
-    """Where the MLflow UI shows the run: a URL for an http server, else ``runs show`` to type."""
-    if not run_id:
-        return ""
-    if tracking_uri and tracking_uri.startswith(("http://", "https://")) and experiment_id:
-        return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
-    return f"torchtrader runs show {run_id}"
-
-
 @flow(name="tune", log_prints=True)
 def tune_flow(request: TuneRequest | None = None) -> list[dict[str, Any]]:
     """Tune every symbol; returns one row per symbol (best params, objective, DSR, MLflow run)."""
@@ -76,11 +67,6 @@ def tune_flow(request: TuneRequest | None = None) -> list[dict[str, Any]]:
             request.experiment, settings.strategies, version,
         )  # fmt: skip
         document = result.to_json()
-        experiment_id = None
-        if result.run_id and tracking_uri:
-            from mlflow import MlflowClient
-
-            experiment_id = MlflowClient(tracking_uri=tracking_uri).get_run(result.run_id).info.experiment_id
         rows.append(
             {
                 "symbol": symbol,
@@ -92,7 +78,7 @@ def tune_flow(request: TuneRequest | None = None) -> list[dict[str, Any]]:
                 "n_trials": document["n_trials"],
                 "lake_version": version,
                 "run_id": result.run_id or "",
-                "mlflow": run_link(tracking_uri, experiment_id, result.run_id),
+                "mlflow": run_link_task(tracking_uri, result.run_id),
             }
         )
     title = f"{request.search} tune of {request.strategy} on {', '.join(request.symbols)} (bars v{version})"

@@ -1,4 +1,5 @@
-"""Tune task: one library call (torchtrader.optimize.tune.run_tune) plus a name and no caching.
+"""Tune tasks: one library call each (torchtrader.optimize.tune.run_tune; the MLflow run link), a name
+and no caching.
 
 It takes the lake URI and a pinned bars version, never frames; Ray does the fan-out inside it.
 """
@@ -16,6 +17,7 @@ from torchtrader.lake import Lake
 from torchtrader.optimize.objectives import Objective
 from torchtrader.optimize.space import SearchKind
 from torchtrader.optimize.tune import TuneResult, run_tune
+from torchtrader.tracking.links import run_link
 
 
 @task(name="tune", task_run_name="tune-{strategy}-{symbol}-{search}", cache_policy=NO_CACHE)
@@ -58,3 +60,8 @@ def tune_task(
         strategies_dir=strategies_dir,
         version=version,
     )
+
+
+@task(name="mlflow-run-link", cache_policy=NO_CACHE)
+def run_link_task(tracking_uri: str | None, run_id: str | None) -> str:
+    return run_link(tracking_uri, run_id)

@@ -9,6 +9,7 @@ lineage tags (lake version, git commit, strategy file hash, seed, search, range)
 from __future__ import annotations
 
 from torchtrader.tracking.lineage import file_sha256, git_state, lineage_tags, strategy_file
+from torchtrader.tracking.links import run_link
 from torchtrader.tracking.runs import (
     FAILURE_TAG,
     PARENT_TAG,
@@ -31,6 +32,7 @@ __all__ = [
     "file_sha256",
     "git_state",
     "lineage_tags",
+    "run_link",
     "strategy_file",
     "tracked_run",
 ]
