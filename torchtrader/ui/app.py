@@ -142,7 +142,8 @@ def route_table(routes: Sequence[BaseRoute], prefix: str = "") -> list[tuple[str
     found: list[tuple[str, str]] = []
     for route in routes:
         if isinstance(route, APIRoute):
-            found += [(method, prefix + route.path) for method in sorted(route.methods) if method != "HEAD"]
+            methods = sorted(route.methods or ())
+            found += [(method, prefix + route.path) for method in methods if method != "HEAD"]
         elif hasattr(route, "original_router"):  # FastAPI's included-router node
             context = getattr(route, "include_context", None)
             found += route_table(route.original_router.routes, prefix + getattr(context, "prefix", ""))
