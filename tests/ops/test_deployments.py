@@ -48,6 +48,9 @@ def test_the_local_file_has_every_scheduled_stage_and_one_run_per_bot() -> None:
         "flows/walk_forward.py:walk_forward_flow",
         "flows/bot_cycle.py:bot_cycle_flow",
         "flows/watchdog.py:watchdog_flow",
+        "flows/validate.py:validate_flow",
+        "flows/tune.py:tune_flow",
+        "flows/retrain.py:retrain_flow",
         "flows/pipeline.py:pipeline_flow",
     ):
         assert flow in by_flow, flow
