@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from torchtrader.bots.store import FillRecord
@@ -16,7 +17,7 @@ CANDLES = 300
 
 
 def candle_figure(
-    ctx: UiContext, config: dict[str, Any], fills: Sequence[FillRecord]
+    ctx: UiContext, config: dict[str, Any], fills_since: Callable[[datetime], Sequence[FillRecord]]
 ) -> tuple[Figure | None, str | None]:
     """Candles of the last ``CANDLES`` bars per symbol and the fills inside that window."""
     symbols = list(config.get("symbols") or [])
@@ -33,6 +34,7 @@ def candle_figure(
             missing.append(symbol)
             continue
         first = bars["ts"][0]
+        fills = fills_since(first)
         traces.append(
             {
                 "type": "candlestick",

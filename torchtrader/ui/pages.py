@@ -23,6 +23,7 @@ from torchtrader.ui.views import (
     equity_curve,
     equity_figure,
     events_rows,
+    fills_since,
     overview_rows,
     pnl_figure,
     require_bot,
@@ -140,10 +141,10 @@ def bot_page(
     info = store.require_bot(name)
     doc = status(store, name)
     trades, total = trades_page(store, name, page=page, size=size, sort=sort, order=order)
-    curve = equity_curve(store, name)
+    curve = equity_curve(store, name, 2000)
     from torchtrader.ui.charts import candle_figure
 
-    candles, candle_note = candle_figure(ctx, info.config, store.fills(name) if total <= 5000 else [])
+    candles, candle_note = candle_figure(ctx, info.config, lambda since: fills_since(store, name, since))
     values = {
         "who": who,
         "page": "bot",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 
 from torchtrader.bots.ops import status
 from torchtrader.bots.store import FillRecord, StateStore
@@ -21,10 +21,14 @@ from torchtrader.ui.auth import UiError
 # Events that mean something needs a look (fills and strategy changes are news, not alerts).
 ALERT_KINDS = ("order_rejected", "ambiguous", "halt", "discrepancy", "error")
 TRADE_SORTS = ("ts", "symbol", "side", "qty", "price", "fee")
+# The ``bot trades --json`` row: a FillRecord without bot and recorded_at.
+TRADE_KEYS = tuple(f.name for f in fields(FillRecord) if f.name not in ("bot", "recorded_at"))
 TradeSort = Literal["ts", "symbol", "side", "qty", "price", "fee"]
 Order = Literal["asc", "desc"]
 Period = Literal["day", "week", "month"]
 CHART_POINTS = 600
+OVERVIEW_POINTS = 300  # per bot: 20 bots stay a light page
+T = TypeVar("T")
 
 
 def require_bot(store: StateStore, name: str) -> None:
@@ -48,11 +52,23 @@ def overview_rows(store: StateStore, now: datetime | None = None) -> list[dict[s
                 .group_by(m.EventRow.bot)
             ).all()
         )
+        first_today = (
+            select(m.EquityRow.bot, func.min(m.EquityRow.ts).label("ts"))
+            .where(m.EquityRow.ts >= today)
+            .group_by(m.EquityRow.bot)
+            .subquery()
+        )
+        opening = dict(
+            s.execute(
+                select(m.EquityRow.bot, m.EquityRow.equity).join(
+                    first_today, (m.EquityRow.bot == first_today.c.bot) & (m.EquityRow.ts == first_today.c.ts)
+                )
+            ).all()
+        )
     rows = []
     for info in store.bots():
         doc = status(store, info.name)
-        opening = store.equity_at(info.name, since=today)
-        doc["pnl_today"] = doc["equity"] - opening.equity if opening is not None else 0.0
+        doc["pnl_today"] = doc["equity"] - opening[info.name] if info.name in opening else 0.0
         doc["pnl_total"] = doc["equity"] - info.capital
         doc["capital"] = info.capital
         doc["state_reason"] = info.state_reason
@@ -67,21 +83,22 @@ def trades_page(
     """One page of the bot's fills (the ``bot trades --json`` row shape) and the total count."""
     require_bot(store, name)
     column = getattr(m.FillRow, sort)
-    ordering = [
-        column.desc() if order == "desc" else column.asc(),
-        m.FillRow.id.desc() if order == "desc" else m.FillRow.id,
-    ]
+    tie = m.FillRow.id.desc() if order == "desc" else m.FillRow.id.asc()
+    ordering = [column.desc() if order == "desc" else column.asc(), tie]
+    columns = [getattr(m.FillRow, key) for key in TRADE_KEYS]
     with store.session() as s:
         total = int(s.scalar(select(func.count()).select_from(m.FillRow).where(m.FillRow.bot == name)) or 0)
-        rows = s.scalars(
-            select(m.FillRow)
+        found = s.execute(
+            select(*columns)
             .where(m.FillRow.bot == name)
             .order_by(*ordering)
             .limit(size)
             .offset((page - 1) * size)
-        )
-        records = [FillRecord(**{f.name: getattr(r, f.name) for f in fields(FillRecord)}) for r in rows]
-    return [{k: v for k, v in r.to_json().items() if k not in ("bot", "recorded_at")} for r in records], total
+        ).all()
+    rows = [dict(zip(TRADE_KEYS, row, strict=True)) for row in found]
+    for row in rows:
+        row["ts"] = row["ts"].isoformat()
+    return rows, total
 
 
 def equity_rows(store: StateStore, name: str) -> list[dict[str, Any]]:
@@ -99,8 +116,8 @@ def audit_rows(store: StateStore, name: str, *, limit: int = 50) -> list[dict[st
 
 
 def downsample(
-    points: list[tuple[datetime, float]], limit: int = CHART_POINTS
-) -> list[tuple[datetime, float]]:
+    points: list[tuple[T, float]], limit: int = CHART_POINTS
+) -> list[tuple[T, float]]:
     """At most ``limit`` points, always keeping the last (the chart must end at the current value)."""
     if len(points) <= limit:
         return points
@@ -109,16 +126,33 @@ def downsample(
     return [*picked, points[-1]]
 
 
-def equity_curve(store: StateStore, name: str) -> list[tuple[datetime, float]]:
-    with store.session() as s:
-        return [
-            (ts, float(eq))
-            for ts, eq in s.execute(
+def equity_curve(store: StateStore, name: str, limit: int | None = None) -> list[tuple[datetime, float]]:
+    """The bot's equity snapshots, oldest first; with ``limit``, every k-th one picked in SQL (and
+    always the last) so a long-running bot's chart stays cheap."""
+    if limit is None:
+        with store.session() as s:
+            query = (
                 select(m.EquityRow.ts, m.EquityRow.equity)
                 .where(m.EquityRow.bot == name)
                 .order_by(m.EquityRow.ts)
             )
-        ]
+            return [(ts, float(eq)) for ts, eq in s.execute(query)]
+    numbered = (
+        select(
+            m.EquityRow.ts,
+            m.EquityRow.equity,
+            func.row_number().over(order_by=m.EquityRow.ts).label("rn"),
+            func.count().over().label("n"),
+        )
+        .where(m.EquityRow.bot == name)
+        .subquery()
+    )
+    step = func.max(1, numbered.c.n / limit)
+    picked = select(numbered.c.ts, numbered.c.equity).where(
+        ((numbered.c.rn - 1) % step == 0) | (numbered.c.rn == numbered.c.n)
+    )
+    with store.session() as s:
+        return [(ts, float(eq)) for ts, eq in s.execute(picked.order_by(numbered.c.ts))]
 
 
 def drawdown(curve: list[tuple[datetime, float]]) -> list[tuple[datetime, float]]:
@@ -177,11 +211,28 @@ def layout(title: str, **extra: Any) -> dict[str, Any]:
 
 
 def combined_equity(store: StateStore, names: list[str]) -> Figure:
+    """Every bot's equity curve; times are read as stored text (naive UTC, which plotly takes as
+    is) because converting tens of thousands of datetimes would cost most of the page."""
     traces = []
-    for name in names:
-        x, y = _xy(downsample(equity_curve(store, name)))
-        traces.append({"type": "scatter", "mode": "lines", "name": name, "x": x, "y": y})
-    return Figure(traces, layout("Equity", legend={"orientation": "h"}))
+    with store.session() as s:
+        for name in names:
+            query = (
+                select(type_coerce(m.EquityRow.ts, String), m.EquityRow.equity)
+                .where(m.EquityRow.bot == name)
+                .order_by(m.EquityRow.ts)
+            )
+            raw: list[tuple[str, float]] = [(str(ts), float(eq)) for ts, eq in s.execute(query)]
+            points = downsample(raw, OVERVIEW_POINTS)
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": name,
+                    "x": [t for t, _ in points],
+                    "y": [v for _, v in points],
+                }
+            )
+    return Figure(traces, layout("Equity (UTC)", legend={"orientation": "h"}))
 
 
 def equity_figure(curve: list[tuple[datetime, float]]) -> Figure:
@@ -228,3 +279,15 @@ def pnl_figure(curve: list[tuple[datetime, float]], capital: float) -> dict[str,
             layout(f"P&L per {period}"),
         )
     return figures
+
+
+def fills_since(store: StateStore, name: str, since: datetime, limit: int = 2000) -> list[FillRecord]:
+    """The bot's fills at or after ``since`` (the chart's window), at most ``limit``."""
+    with store.session() as s:
+        rows = s.scalars(
+            select(m.FillRow)
+            .where(m.FillRow.bot == name, m.FillRow.ts >= since)
+            .order_by(m.FillRow.ts)
+            .limit(limit)
+        )
+        return [FillRecord(**{f.name: getattr(r, f.name) for f in fields(FillRecord)}) for r in rows]
