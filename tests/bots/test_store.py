@@ -33,15 +33,15 @@ def _revision(url: str) -> str:
 def test_a_new_database_is_created_at_head_in_wal_mode(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
     StateStore(url).close()
-    assert _revision(url) == head_revision() == "0002"
+    assert _revision(url) == head_revision()
     with sqlite3.connect(tmp_path / "state.db") as c:
         assert c.execute("pragma journal_mode").fetchone()[0] == "wal"
 
 
 def test_upgrade_from_empty_reaches_head(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
-    assert upgrade(url) == (None, "0002")
-    assert upgrade(url) == ("0002", "0002")  # idempotent
+    assert upgrade(url) == (None, head_revision())
+    assert upgrade(url) == (head_revision(), head_revision())  # idempotent
 
 
 def test_upgrade_from_the_previous_revision_keeps_the_data(tmp_path: Path) -> None:
@@ -53,10 +53,11 @@ def test_upgrade_from_the_previous_revision_keeps_the_data(tmp_path: Path) -> No
             " last_cycle_orders) values ('old', 'running', 'paper', 500.0, '{}', '2024-01-01 00:00:00',"
             " '2024-01-01 00:00:00', 2, 0)"
         )
-    with pytest.raises(BotError, match=r"older than 0002: run `torchtrader db upgrade`") as caught:
+    expected = rf"older than {head_revision()}: run `torchtrader db upgrade`"
+    with pytest.raises(BotError, match=expected) as caught:
         StateStore(url)
     assert "\n" not in str(caught.value)
-    assert upgrade(url) == ("0001", "0002")
+    assert upgrade(url) == ("0001", head_revision())
     store = StateStore(url)
     info = store.require_bot("old")
     assert (info.capital, info.failed_cycles, info.discrepancies, info.peak_equity) == (500.0, 2, 0, None)
