@@ -34,6 +34,8 @@ def _metrics(block: dict[str, Any] | None) -> str:
 def report_lines(report: dict[str, Any], *, mlflow_uri: str, prefect_api: str | None) -> list[str]:
     """The closing report: the picks of each stage and how to look at them."""
     model = report.get("model") or {}
+    # A promotion reports the version it replaced as ``champion``; the new champion is the challenger.
+    champion = model.get("challenger") if model.get("promoted") else model.get("champion")
     bot = report.get("bot") or {}
     held = ", ".join(f"{p['qty']:.6g} {p['symbol']}" for p in bot.get("positions") or []) or "flat"
     mlflow_ui = (
@@ -45,8 +47,8 @@ def report_lines(report: dict[str, Any], *, mlflow_uri: str, prefect_api: str | 
         f"best strategy:   {report['strategy']} {report.get('params') or ''}",
         f"  in-sample:     {_metrics(report.get('in_sample'))}",
         f"  out-of-sample: {_metrics(report.get('out_of_sample'))}  (stitched walk-forward test spans)",
-        f"champion model:  {model.get('name', '-')} v{model.get('champion', '-')} "
-        f"— {model.get('reason', '-')}",
+        f"champion model:  {model.get('name', '-')} v{champion} (models:/{model.get('name', '-')}@champion)"
+        f" — {'promoted: ' if model.get('promoted') else 'kept: '}{model.get('reason', '-')}",
         f"paper bot:       {bot.get('name', '-')} {bot.get('state', '-')}: {held}; "
         f"equity {bot.get('equity', 0):.2f}",
         f"tearsheets:      {report.get('reports_dir')}/",
