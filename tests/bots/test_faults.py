@@ -318,11 +318,6 @@ def test_refused_orders_are_recorded_alerted_and_never_resent(
         store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bots.ops.run_once: a failure in start_up's reconciliation is not recorded as a failed cycle, "
-    "so the error budget never halts the bot (BOT-CORE to fix; this test then passes)",
-)
 def test_5xx_storm_backs_off_then_halts_after_the_error_budget(harness: Callable[..., Harness]) -> None:
     h = harness(error_budget=2)
     h.to_buy_bar()

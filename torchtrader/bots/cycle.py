@@ -94,6 +94,18 @@ def start_up(config: BotConfig, store: StateStore, broker: Broker) -> ReconcileR
     return report
 
 
+def start_cycle(config: BotConfig, store: StateStore, broker: Broker, *, now: datetime | None = None) -> None:
+    """``start_up`` before cycling: a venue failure here is a failed cycle like any other, so it
+    counts against the error budget (a 5xx storm during reconciliation halts the bot too)."""
+    try:
+        start_up(config, store, broker)
+    except TorchTraderError as error:
+        info = store.bot(config.name)
+        if info is not None and info.state == "running":
+            _fail(config, store, now or utcnow(), None, error)
+        raise
+
+
 def run_cycle(
     config: BotConfig,
     store: StateStore,

@@ -14,7 +14,7 @@ from typing import Any
 
 from torchtrader.bots.broker import Broker, OrderRequest
 from torchtrader.bots.config import BotConfig, check_bot, find_bot_config, make_broker
-from torchtrader.bots.cycle import CycleReport, halt, run_cycle, start_up
+from torchtrader.bots.cycle import CycleReport, halt, run_cycle, start_cycle, start_up
 from torchtrader.bots.market import forming_bar
 from torchtrader.bots.monitor import notify
 from torchtrader.bots.planning import client_order_id
@@ -55,7 +55,7 @@ def open_bot(
 
 
 def run_once(session: BotSession, settings: Settings, *, now: datetime | None = None) -> CycleReport:
-    start_up(session.config, session.store, session.broker)
+    start_cycle(session.config, session.store, session.broker, now=now)
     return run_cycle(
         session.config,
         session.store,
@@ -99,7 +99,7 @@ def run_loop(
     ends the loop with a ``BotError``.
     """
     config = session.config
-    start_up(config, session.store, session.broker)
+    start_cycle(config, session.store, session.broker)
     acted: datetime | None = None
     cycles = 0
     while max_cycles is None or cycles < max_cycles:
