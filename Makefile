@@ -31,8 +31,10 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first and pinned: the CPU wheel on this disk, never a multi-GB CUDA download.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev,bench]'
-	# Debian's chromium for the browser tests (playwright drives it; never a downloaded browser).
-	command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || true
+	# Debian packages the tests drive for real: chromium (playwright drives it; never a downloaded
+	# browser) and the PostgreSQL server (the state store's Postgres test).
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
 	test -x $(IAC_VENV)/bin/checkov || { $(PYTHON) -m venv $(IAC_VENV) && $(IAC_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION); }
 	touch $(STAMP)
 

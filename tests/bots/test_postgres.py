@@ -1,7 +1,7 @@
 """The state store on a real PostgreSQL server (started here from the machine's binaries, stopped by
 its pid): migrations from empty and from the previous revision, and bot cycles against it.
 
-Skipped where no PostgreSQL binaries or no psycopg driver are installed."""
+Needs the PostgreSQL server binaries (Debian's postgresql package; `make install` adds it) and psycopg."""
 
 from __future__ import annotations
 
@@ -22,12 +22,18 @@ from torchtrader.bots.store import StateStore, head_revision, upgrade
 from torchtrader.errors import BotError
 from torchtrader.lake import Lake
 
-pytest.importorskip("psycopg")
-INITDB, POSTGRES = shutil.which("initdb"), shutil.which("postgres")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (INITDB and POSTGRES), reason="no PostgreSQL binaries on this machine"),
-]
+# Debian keeps the server binaries off PATH; `make install` puts the postgresql package there.
+_DEBIAN = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+_PATH = os.pathsep.join([os.environ.get("PATH", ""), *map(str, _DEBIAN)])
+INITDB, POSTGRES = shutil.which("initdb", path=_PATH), shutil.which("postgres", path=_PATH)
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _postgres_installed() -> None:
+    assert INITDB and POSTGRES, (
+        "PostgreSQL server binaries are missing: run `make install` (apt-get postgresql)"
+    )
 
 
 def _free_port() -> int:

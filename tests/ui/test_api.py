@@ -88,8 +88,7 @@ def test_halt_and_resume_are_audited_with_the_user(client: TestClient, admin: di
 
 def test_flatten_and_force_exit_sell_at_the_paper_venue(client: TestClient, admin: dict[str, str]) -> None:
     holding = [b for b in client.get("/api/v1/bots", headers=admin).json() if b["positions"]]
-    if not holding:
-        pytest.skip("the synthetic run ended flat for every bot")
+    assert holding, "the seeded synthetic run must leave at least one bot holding a position"
     bot = holding[0]
     symbol = bot["positions"][0]["symbol"]
     exited = client.post(f"/api/v1/bots/{bot['name']}/force-exit", json={"symbol": symbol}, headers=admin)

@@ -26,12 +26,12 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)"
-    ),
-]
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _chromium_installed() -> None:
+    assert CHROMIUM.exists(), "Debian's chromium is missing: run `make install` (apt-get install chromium)"
 
 
 @pytest.fixture
