@@ -33,8 +33,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev,bench]'
 	# Debian packages the tests drive for real: chromium (playwright drives it; never a downloaded
 	# browser) and the PostgreSQL server (the state store's Postgres test).
-	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
-	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "warning: could not install Debian's chromium: the browser tests will fail" >&2
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; } \
+	  || echo "warning: could not install the PostgreSQL server: its state-store test will fail" >&2
 	test -x $(IAC_VENV)/bin/checkov || { $(PYTHON) -m venv $(IAC_VENV) && $(IAC_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION); }
 	touch $(STAMP)
 
