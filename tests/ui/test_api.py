@@ -116,3 +116,30 @@ def test_research_and_data_endpoints_answer_on_an_empty_research_side(
     assert [(s["source"], s["symbol"], s["timeframe"]) for s in series] == [("synthetic", "BTC/USDT", "1h")]
     tables = client.get("/api/v1/lake/tables", headers=admin).json()
     assert "bars" in [t["name"] for t in tables["tables"]]
+
+
+def test_the_data_page_and_api_show_a_series_gaps_counted_by_hand(
+    client: TestClient, admin: dict[str, str], ui_settings: Settings
+) -> None:
+    from datetime import UTC, datetime
+
+    from torchtrader.lake import Lake
+    from torchtrader.sources.synthetic import SyntheticSource
+
+    bars = SyntheticSource(symbols=["GAP/USDT"]).fetch(
+        "GAP/USDT", "1h", datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 1, 12, tzinfo=UTC)
+    )
+    assert bars.height == 12
+    holed = bars.filter(~bars["ts"].dt.hour().is_in([4, 5, 9]))  # 04:00-05:00 and 09:00: 3 bars, 2 holes
+    Lake(ui_settings.lake).upsert_bars(holed)
+
+    rows = {row["symbol"]: row for row in client.get("/api/v1/lake/gaps", headers=admin).json()}
+    assert rows["GAP/USDT"]["missing_bars"] == 3 and rows["GAP/USDT"]["calendar"] == "24/7"
+    assert [(g["after"][11:16], g["before"][11:16], g["missing_bars"]) for g in rows["GAP/USDT"]["gaps"]] == [
+        ("03:00", "06:00", 2),
+        ("08:00", "10:00", 1),
+    ]
+    assert rows["BTC/USDT"]["missing_bars"] == 0
+    page = client.get("/data", headers=admin)
+    assert page.status_code == 200
+    assert 'id="gaps"' in page.text and "synthetic GAP/USDT 1h" in page.text

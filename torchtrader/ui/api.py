@@ -186,6 +186,13 @@ def lake_series(request: Request, who: LoggedIn) -> list[dict[str, Any]]:
     return research.series(context(request))
 
 
+@router.get(
+    "/lake/gaps", summary="`data gaps --json`: missing bars per series (timeframe and exchange calendar)"
+)
+def lake_gaps(request: Request, who: LoggedIn) -> list[dict[str, Any]]:
+    return research.gaps(context(request))
+
+
 @router.get("/lake/tables", summary="Lake tables, versions and quarantine counts by reason")
 def lake_tables(request: Request, who: LoggedIn) -> dict[str, Any]:
     return research.lake_summary(context(request))

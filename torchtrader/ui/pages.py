@@ -230,6 +230,7 @@ def data_page(request: Request, who: LoggedIn) -> Response:
             "page": "data",
             "lake": research.lake_summary(ctx),
             "series": research.series(ctx),
+            "gaps": research.gaps(ctx),
             "has_docs": has_docs,
             "docs_dir": docs,
         },

@@ -175,6 +175,27 @@ def series(ctx: UiContext) -> list[dict[str, Any]]:
     ]
 
 
+# Gap reports read every bar of every series: computed once per bars version of a lake.
+_GAPS_CACHE: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
+
+
+def gaps(ctx: UiContext) -> list[dict[str, Any]]:
+    """The ``data gaps --json`` rows: missing bars per series against its timeframe and calendar."""
+    from torchtrader.quality.gaps import series_gaps
+
+    lake = ctx.lake()
+    try:
+        key = (lake.uri, lake.version("bars"))
+        if key[1] is None:
+            return []
+        if key not in _GAPS_CACHE:
+            _GAPS_CACHE.clear()
+            _GAPS_CACHE[key] = [found.to_json() for found in series_gaps(lake, version=key[1])]
+    except TorchTraderError:
+        return []
+    return _GAPS_CACHE[key]
+
+
 def lake_summary(ctx: UiContext) -> dict[str, Any]:
     lake = ctx.lake()
     notes: list[str] = []
