@@ -114,14 +114,16 @@ def equity_figure(result: BacktestResult, prices: pl.DataFrame | None = None) ->
     with np.errstate(divide="ignore", invalid="ignore"):
         drawdown = np.where(peak > 0, values / peak - 1.0, 0.0)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04)
-    ts = equity["ts"].to_list()
+    # numpy arrays, not Python lists: plotly validates and deep-copies lists element by element, which
+    # costs seconds on an hourly curve (the tracked tune's tearsheet); the page shows the same points.
+    ts = equity["ts"].to_numpy()
     fig.add_trace(go.Scatter(x=ts, y=values, name="equity", mode="lines"), row=1, col=1)
     if prices is not None:
         bench = benchmark_curve(result, prices)
         fig.add_trace(
             go.Scatter(
-                x=bench["ts"].to_list(),
-                y=bench["equity"].to_list(),
+                x=bench["ts"].to_numpy(),
+                y=bench["equity"].to_numpy(),
                 name="buy & hold",
                 mode="lines",
                 line={"color": "grey", "dash": "dot"},
@@ -145,7 +147,7 @@ def equity_figure(result: BacktestResult, prices: pl.DataFrame | None = None) ->
 def price_figure(result: BacktestResult, prices: pl.DataFrame) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(
-        go.Scatter(x=prices["ts"].to_list(), y=prices["close"].to_list(), name="close", mode="lines")
+        go.Scatter(x=prices["ts"].to_numpy(), y=prices["close"].to_numpy(), name="close", mode="lines")
     )
     trades = result.trades
     for side, symbol, colour in (("long", "triangle-up", "green"), ("short", "triangle-down", "red")):

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 
 class _TrialFailedError(Exception):
-    """Raised inside a nested run's block so it ends FAILED with the trial's error as the reason."""
+    """A trial's error, named in its nested run's ``failure_reason``."""
 
 
 def search_batches(
@@ -175,7 +175,7 @@ def _metrics_frame(columns: dict[str, list[Any]]) -> pl.DataFrame:
 def _log_trial(
     parent: Any, spec: TuneSpec, record: Any, combos: Sequence[dict[str, Any]], scores: list[float | None]
 ) -> None:
-    from torchtrader.tracking import tracked_run
+    from torchtrader.tracking import failure_reason
 
     started = int(record.result["started_s"] * 1000) if record.result else None
     params: dict[str, Any] = {"trial_index": record.index, "search": spec.search, "batch": len(combos)}
@@ -185,23 +185,18 @@ def _log_trial(
         values = [c[name] for c in combos]
         with contextlib.suppress(TypeError, ValueError):
             params[f"{name}_min"], params[f"{name}_max"] = min(values), max(values)
-    with (
-        contextlib.suppress(_TrialFailedError),
-        tracked_run(
-            parent.tracking_uri,
-            parent.experiment_name,
-            run_name=f"trial-{record.index:03d}",
-            tags={"kind": "tune-trial", "ray_trial_id": record.trial_id},
-            params=params,
-            parent_run_id=parent.run_id,
-            start_time_ms=started,
-        ) as run,
-    ):
-        if record.error:
-            raise _TrialFailedError(record.error)
+    summary: dict[str, Any] = {}
+    if not record.error and record.result is not None:
         summary = trial_summary(columns_of(record.result), scores)
         summary["elapsed_s"] = float(record.result["finished_s"] - record.result["started_s"])
-        run.log_metrics(summary)
+    parent.log_nested(
+        run_name=f"trial-{record.index:03d}",
+        tags={"kind": "tune-trial", "ray_trial_id": record.trial_id},
+        params=params,
+        metrics=summary,
+        start_time_ms=started,
+        failure=failure_reason(_TrialFailedError(record.error)) if record.error else None,
+    )
 
 
 def log_outcome(parent: Any, lake: Any, result: TuneResult, bars: Bars, trade_from: int) -> None:

@@ -56,24 +56,46 @@ class TrackedRun:
 
     def log_metrics(self, metrics: Mapping[str, float | int | None], step: int | None = None) -> None:
         """Numbers by name; None and non-numbers are skipped (an undefined metric is not a zero)."""
-        from mlflow.entities import Metric
-
-        now = _now_ms()
-        entries = [
-            Metric(key=_key(name), value=float(value), timestamp=now, step=step or 0)
-            for name, value in metrics.items()
-            if isinstance(value, int | float) and not isinstance(value, bool)
-        ]
+        entries = _metric_entries(metrics, step)
         for start in range(0, len(entries), 1000):
             self._client.log_batch(self.run_id, metrics=entries[start : start + 1000])
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Params as text (JSON for structures), cut to MLflow's length limit."""
-        from mlflow.entities import Param
-
-        entries = [Param(_key(name), _text(value)[:_MAX_PARAM_CHARS]) for name, value in params.items()]
+        entries = _param_entries(params)
         for start in range(0, len(entries), _BATCH):
             self._client.log_batch(self.run_id, params=entries[start : start + _BATCH])
+
+    def log_nested(
+        self,
+        *,
+        run_name: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float | int | None],
+        start_time_ms: int | None = None,
+        failure: str | None = None,
+    ) -> str:
+        """A finished child run logged after the fact in three store calls (create with its tags, one
+        batch of params and metrics, terminate) through this run's client and experiment: a tune logs
+        one per trial, so no client, experiment lookup or call per metric is repeated. ``failure``
+        ends it FAILED with that reason. Returns its id."""
+        run_tags = {**{str(k): str(v) for k, v in tags.items()}, PARENT_TAG: self.run_id}
+        if failure is not None:
+            run_tags[FAILURE_TAG] = failure[:_MAX_REASON_CHARS]
+        run = self._client.create_run(
+            self.experiment_id, start_time=start_time_ms, tags=run_tags, run_name=run_name
+        )
+        child = str(run.info.run_id)
+        param_entries, metric_entries = _param_entries(params), _metric_entries(metrics)
+        if len(param_entries) <= _BATCH and len(metric_entries) <= 1000:
+            self._client.log_batch(child, metrics=metric_entries, params=param_entries)
+        else:
+            nested = TrackedRun(self._client, child, self.experiment_id, self.experiment_name)
+            nested.log_params(params)
+            nested.log_metrics(metrics)
+        _finish(self._client, child, "FAILED" if failure is not None else "FINISHED")
+        return child
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
@@ -223,6 +245,23 @@ def check_tracking_uri(uri: str, *, timeout_s: float = 5.0) -> None:
         raise ConfigError(
             f"MLflow URI {uri!r} is a file store, which MLflow 3 refuses: use sqlite:////abs/mlflow.db"
         )
+
+
+def _metric_entries(metrics: Mapping[str, float | int | None], step: int | None = None) -> list[Any]:
+    from mlflow.entities import Metric
+
+    now = _now_ms()
+    return [
+        Metric(key=_key(name), value=float(value), timestamp=now, step=step or 0)
+        for name, value in metrics.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+
+
+def _param_entries(params: Mapping[str, Any]) -> list[Any]:
+    from mlflow.entities import Param
+
+    return [Param(_key(name), _text(value)[:_MAX_PARAM_CHARS]) for name, value in params.items()]
 
 
 def _text(value: Any) -> str:
