@@ -196,9 +196,10 @@ def _draw(space: SearchSpace, cls: type[Strategy], wanted: int, seed: int) -> li
 
 def _auto_batch(search: SearchKind, n: int, width: int) -> int:
     """Combinations per trial: few, large batches for grid and random (a trial costs ~1 s of Tune
-    overhead, a batch shares indicator work); for TPE about eight feedback rounds of ``width`` trials."""
+    overhead, a batch shares indicator work); for TPE small batches, so it learns from many rounds
+    (about sixteen rounds of ``width`` trials, batches of at least two)."""
     if search == "bayes":
-        return max(4, min(256, math.ceil(n / (8 * width))))
+        return max(2, min(256, math.ceil(n / (16 * width))))
     trials = width * max(1, math.ceil(math.ceil(n / 2500) / width))
     return max(1, math.ceil(n / trials))
 
