@@ -70,8 +70,11 @@ up: install
 down:
 	@test -x $(VENV)/bin/torchtrader && $(VENV)/bin/torchtrader services down || true
 
+# Register every deployment of deployments/prefect.yaml with the local server (`make up` first); the
+# file is checked first so a malformed entry is one line, not a half-registered set.
 deploy: install
-	PREFECT_API_URL=http://127.0.0.1:4200/api $(VENV)/bin/prefect --no-prompt deploy --prefect-file deployments/prefect.yaml --all
+	$(PY) -c "from torchtrader.ops.deployments import check_prefect_yaml; check_prefect_yaml('deployments/prefect.yaml')"
+	TORCHTRADER_HOME=$(CURDIR) PREFECT_API_URL=http://127.0.0.1:4200/api $(VENV)/bin/prefect --no-prompt deploy --prefect-file deployments/prefect.yaml --all
 
 # On a machine with CUDA: every CUDA test and the GPU benchmarks, one report (docs/benchmarks/gpu.md).
 bench-gpu: install

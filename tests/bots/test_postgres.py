@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from torchtrader.bots.cycle import run_cycle
 from torchtrader.bots.store import StateStore, head_revision, upgrade
 from torchtrader.errors import BotError
 from torchtrader.lake import Lake
+from torchtrader.testing.net import free_port
 
 # Debian keeps the server binaries off PATH; `make install` puts the postgresql package there.
 _DEBIAN = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
@@ -34,12 +34,6 @@ def _postgres_installed() -> None:
     assert INITDB and POSTGRES, (
         "PostgreSQL server binaries are missing: run `make install` (apt-get postgresql)"
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_postgres_user() -> list[str]:
@@ -62,7 +56,7 @@ def pg_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             *_as_postgres_user(),

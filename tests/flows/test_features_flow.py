@@ -7,7 +7,6 @@ cluster, upserts the ``features`` table, and tags every row with the bars versio
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,14 +22,9 @@ from flows.features import FeaturesRequest, features_flow
 from torchtrader.indicators.catalogue import FeatureSet
 from torchtrader.lake import Lake
 from torchtrader.lake.schema import to_canonical_bars
+from torchtrader.testing.net import free_port
 
 pytestmark = pytest.mark.flows
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def dask_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from distributed import Client
 
     dask = shutil.which("dask", path=str(Path(sys.executable).parent)) or "dask"
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     workdir = tmp_path_factory.mktemp("dask")
     scheduler = subprocess.Popen(
         [dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import polars as pl
 import pytest
 
 from torchtrader.lake import BARS_SCHEMA
+from torchtrader.testing.net import free_port
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 Key = tuple[str, str, str, datetime]
@@ -70,12 +70,6 @@ def apply(model: dict[Key, Values], frame: pl.DataFrame) -> dict[Key, Values]:
     return {**model, **as_model(frame)}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """moto's S3 server on loopback, in its own process.
@@ -83,7 +77,7 @@ def s3_endpoint() -> Iterator[str]:
     Not ``ThreadedMotoServer``: deltalake's object-store listing (used by ``Lake.tables``) holds the GIL
     while it waits for the HTTP reply, so a server thread in the same interpreter could never answer.
     """
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,12 +13,7 @@ import pytest
 from torchtrader.config import load_settings
 from torchtrader.ops.doctor import run_checks
 from torchtrader.ops.doctor_state import state_checks
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from torchtrader.testing.net import free_port
 
 
 @pytest.fixture
@@ -98,7 +92,7 @@ def test_lake_with_bars_reports_its_version_and_series(
 def test_unreachable_services_fail_with_their_fix_and_exit_1(
     settings_env: Path, lake_uri: str, run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dead = _free_port()
+    dead = free_port()
     monkeypatch.setenv("TORCHTRADER_MLFLOW_URI", f"http://127.0.0.1:{dead}")
     monkeypatch.setenv("TORCHTRADER_DASK_ADDRESS", f"tcp://127.0.0.1:{dead}")
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{dead}/api")

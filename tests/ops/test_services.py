@@ -13,17 +13,7 @@ import pytest
 import requests
 
 from torchtrader.ops import services as svc
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+from torchtrader.testing.net import free_ports
 
 
 def _dead(pid: int) -> bool:
@@ -38,7 +28,7 @@ def _dead(pid: int) -> bool:
 @pytest.mark.slow
 def test_up_is_healthy_idempotent_and_down_stops_exactly_what_it_started(tmp_path: Path) -> None:
     home = tmp_path / "services"
-    prefect_port, mlflow_port, dashboard_port = _free_ports(3)
+    prefect_port, mlflow_port, dashboard_port = free_ports(3)
     ports = svc.Ports(prefect_port, mlflow_port, dashboard_port)
     planned = svc.plan(
         home, mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", ports=ports, with_dashboard=False
@@ -91,7 +81,7 @@ def test_a_port_held_by_another_program_is_refused_and_nothing_is_left_started(t
 
 def test_a_service_that_never_becomes_healthy_is_named_with_its_log_and_stopped(tmp_path: Path) -> None:
     home = tmp_path / "services"
-    (dead_port,) = _free_ports(1)
+    (dead_port,) = free_ports(1)
     never = svc.Service(
         "never",
         (sys.executable, "-c", "import time; time.sleep(120)"),

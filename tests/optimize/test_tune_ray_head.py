@@ -20,6 +20,7 @@ import pytest
 
 from torchtrader.lake import Lake
 from torchtrader.testing.market import sample_frame
+from torchtrader.testing.net import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -27,12 +28,6 @@ pytestmark = pytest.mark.slow
 # Ray 2.60 authenticates clients with a token from ~/.ray/auth_token, a file every Ray on this machine
 # shares; a loopback head private to this test runs without it (head and client alike).
 NO_AUTH = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

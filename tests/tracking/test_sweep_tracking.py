@@ -9,7 +9,6 @@ with pandas, the git commit comes from `git rev-parse`, the lake version from th
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -21,6 +20,7 @@ from mlflow import MlflowClient
 
 from torchtrader.lake import Lake
 from torchtrader.testing.market import sample_frame
+from torchtrader.testing.net import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -137,12 +137,6 @@ def test_runs_reproduce_rebuilds_a_tracked_sweep_on_its_pinned_lake_version(
     rerun = client.get_run(report["reproduced_run_id"])
     assert rerun.info.status == "FINISHED" and rerun.data.tags["reproduces"] == recorded["run_id"]
     assert rerun.data.metrics["pbo"] == pytest.approx(recorded["pbo"]["pbo"], abs=0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(
