@@ -143,3 +143,33 @@ def test_the_data_page_and_api_show_a_series_gaps_counted_by_hand(
     page = client.get("/data", headers=admin)
     assert page.status_code == 200
     assert 'id="gaps"' in page.text and "synthetic GAP/USDT 1h" in page.text
+
+
+def test_the_bot_page_draws_its_strategys_indicators_equal_to_talib(
+    client: TestClient, admin: dict[str, str], ui_settings: Settings
+) -> None:
+    import json
+    import math
+    import re
+
+    import numpy as np
+    import talib
+
+    from torchtrader.lake import Lake
+
+    bot = client.get("/api/v1/bots", headers=admin).json()[0]
+    info = StateStore(ui_settings.state_db).require_bot(bot["name"])
+    assert info.config["strategy"] == "sma_cross"
+    page = client.get(f"/bots/{bot['name']}", headers=admin)
+    assert page.status_code == 200
+    found = re.search(r'<script type="application/json" id="candles-data">(.*?)</script>', page.text, re.S)
+    assert found, "the bot page has no candle chart"
+    traces = {t["name"]: t for t in json.loads(found.group(1))["data"]}
+    closes = Lake(ui_settings.lake).read_bars("BTC/USDT", info.config["timeframe"])["close"].to_numpy()
+    fast, slow = info.config["params"].get("fast", 10), info.config["params"].get("slow", 30)
+    for period in (fast, slow):
+        drawn = traces[f"BTC/USDT SMA({period})"]
+        expected = talib.SMA(closes.astype(np.float64), timeperiod=period)[-len(drawn["y"]) :]
+        assert drawn["x"] == traces["BTC/USDT"]["x"]  # the candles' own bars
+        for ours, theirs in zip(drawn["y"], expected, strict=True):
+            assert (ours is None and math.isnan(theirs)) or abs(ours - theirs) <= 1e-9 * abs(theirs)

@@ -47,6 +47,14 @@ class BollingerBreakout(Strategy):
         # The two states never overlap: each side's entry is beyond the other side's exit.
         return long - short * p.short.to(bars.dtype)[:, None]
 
+    def overlays(self, bars: Bars, params: StrategyParams) -> dict[str, Tensor]:
+        from torchtrader.indicators.kernels import bbands
+
+        assert isinstance(params, self.Params)
+        upper, middle, lower = bbands(bars.close, params.period, params.width, params.width)
+        label = f"BB({params.period}, {params.width:g})"
+        return {f"{label} upper": upper, f"{label} middle": middle, f"{label} lower": lower}
+
     def warmup(self, params: StrategyParams) -> int:
         assert isinstance(params, self.Params)
         return params.period

@@ -61,6 +61,11 @@ class Strategy(ABC):
         """Bars needed before the first meaningful position (a live bot fetches at least this many)."""
         return 0
 
+    def overlays(self, bars: Bars, params: StrategyParams) -> dict[str, Tensor]:
+        """The indicators a chart draws on the price scale for one parameter set: label → [time]
+        values (NaN in warm-up). Optional: strategies without price-scale indicators draw none."""
+        return {}
+
 
 def describe_exception(error: BaseException) -> str:
     """``Type: message`` on one line (how a strategy's error is quoted in a StrategyError)."""

@@ -63,6 +63,17 @@ class DonchianBreakout(Strategy):
         short = events_to_state(close < entry_lo, close > exit_hi, dtype=bars.dtype)
         return long - short
 
+    def overlays(self, bars: Bars, params: StrategyParams) -> dict[str, Tensor]:
+        from torchtrader.indicators.kernels import rolling_max, rolling_min
+        from torchtrader.strategies.signals import shift
+
+        assert isinstance(params, self.Params)
+        # the channels the rules compare with: extremes of the bars before the current one
+        return {
+            f"high of prior {params.entry}": shift(rolling_max(bars.high, params.entry), 1),
+            f"low of prior {params.exit}": shift(rolling_min(bars.low, params.exit), 1),
+        }
+
     def warmup(self, params: StrategyParams) -> int:
         assert isinstance(params, self.Params)
         return params.entry + 1

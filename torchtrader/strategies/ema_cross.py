@@ -50,6 +50,12 @@ class EmaCross(Strategy):
         slow = by_unique(p.slow, lambda n: ema(bars.close, n), memo=bars, key=("ema", "close"))
         return crossover_state(fast, slow)
 
+    def overlays(self, bars: Bars, params: StrategyParams) -> dict[str, Tensor]:
+        from torchtrader.indicators.kernels import ema
+
+        assert isinstance(params, self.Params)
+        return {f"EMA({n})": ema(bars.close, n) for n in (params.fast, params.slow)}
+
     def warmup(self, params: StrategyParams) -> int:
         # An EMA remembers its seed: ten periods let a live window converge to the full-history value.
         assert isinstance(params, self.Params)

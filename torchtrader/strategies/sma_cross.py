@@ -51,6 +51,12 @@ class SmaCross(Strategy):
         slow = unique_rows(p.slow, lambda n: sma(bars.close, n), memo=bars, key=("sma", "close"))
         return crossover_state(fast, slow)
 
+    def overlays(self, bars: Bars, params: StrategyParams) -> dict[str, Tensor]:
+        from torchtrader.indicators.kernels import sma
+
+        assert isinstance(params, self.Params)
+        return {f"SMA({n})": sma(bars.close, n) for n in (params.fast, params.slow)}
+
     def warmup(self, params: StrategyParams) -> int:
         assert isinstance(params, self.Params)
         return params.slow + 1

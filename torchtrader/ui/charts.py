@@ -1,4 +1,5 @@
-"""The bot page's candle chart: the lake bars of its symbols with its fills marked."""
+"""The bot page's candle chart: the lake bars of its symbols, its strategy's price-scale indicators
+(``Strategy.overlays``, computed on the same bars with the bot's parameters) and its fills marked."""
 
 from __future__ import annotations
 
@@ -14,6 +15,44 @@ if TYPE_CHECKING:
     from torchtrader.ui.deps import UiContext
 
 CANDLES = 300
+_OVERLAY_COLOURS = ("#e07b39", "#3a7bd5", "#8e44ad", "#16a085")
+
+
+def overlay_traces(
+    ctx: UiContext, config: dict[str, Any], symbol: str, timeframe: str, source: str | None
+) -> list[dict[str, Any]]:
+    """Line traces of the strategy's overlays over the last ``CANDLES`` bars (warm-up read before them,
+    so the lines start complete). A strategy that cannot be loaded draws nothing: the page must show."""
+    import math
+
+    from torchtrader.strategies import Bars, load_strategy, parse_params
+
+    try:
+        cls = load_strategy(str(config.get("strategy")), ctx.ui.core.strategies)
+        params = parse_params(cls, dict(config.get("params") or {}))
+        strategy = cls()
+        frame = ctx.lake().read_bars(symbol, timeframe, source=source)
+        frame = frame.tail(CANDLES + strategy.warmup(params))
+        if frame.is_empty():
+            return []
+        lines = strategy.overlays(Bars.from_frame(frame), params)
+    except TorchTraderError:
+        return []
+    shown = [t.isoformat() for t in frame["ts"].tail(CANDLES)]
+    traces = []
+    for i, (label, values) in enumerate(lines.items()):
+        ys = [None if math.isnan(v) else v for v in values[-len(shown) :].tolist()]
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"{symbol} {label}",
+                "x": shown,
+                "y": ys,
+                "line": {"width": 1.2, "color": _OVERLAY_COLOURS[i % len(_OVERLAY_COLOURS)]},
+            }
+        )
+    return traces
 
 
 def candle_figure(
@@ -46,6 +85,7 @@ def candle_figure(
                 "close": bars["close"].to_list(),
             }
         )
+        traces.extend(overlay_traces(ctx, config, symbol, timeframe, source))
         for side, marker in (("buy", "triangle-up"), ("sell", "triangle-down")):
             mine = [f for f in fills if f.symbol == symbol and f.side == side and f.ts >= first]
             if mine:
