@@ -60,7 +60,9 @@ class Settings(BaseSettings):
         description="apprise URLs for pipeline alerts (failed or late scheduled runs)",
     )
     ui_signing_key: str | None = Field(
-        default=None, repr=False, description="dashboard token signing key; None = generated into the state dir"
+        default=None,
+        repr=False,
+        description="dashboard token signing key; None = generated into the state dir",
     )
     storage_options: dict[str, str] = Field(
         default_factory=dict,

@@ -6,11 +6,21 @@ global options and turns every ``TorchTraderError`` into one line on stderr and 
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
-from torchtrader.cli import backtest, bot, data, doctor, ingest, runs, services, strategy, tune, ui, walkforward
+from torchtrader.cli import (
+    backtest,
+    bot,
+    data,
+    doctor,
+    ingest,
+    runs,
+    services,
+    strategy,
+    tune,
+    ui,
+    walkforward,
+)
 from torchtrader.cli import lake as lake_cli
 from torchtrader.cli import models as models_cli
 from torchtrader.cli.common import CliState
@@ -44,13 +54,27 @@ def _global_options(
 ) -> None:
     from torchtrader.ops.logging_setup import configure_logging
 
-    configure_logging(verbose=verbose, json_lines=log_json, stream=sys.stderr)
+    configure_logging(verbose=verbose, json_lines=log_json)
     from torchtrader.config import load_settings  # pydantic-settings: not needed for --help
 
     ctx.obj = CliState(settings=load_settings(lake=lake, strategies=strategies_dir))
 
 
-for _module in (ingest, data, strategy, backtest, walkforward, doctor, tune, runs, bot, services, models_cli, ui):
+_COMMAND_GROUPS = (
+    ingest,
+    data,
+    strategy,
+    backtest,
+    walkforward,
+    doctor,
+    tune,
+    runs,
+    bot,
+    services,
+    models_cli,
+    ui,
+)
+for _module in _COMMAND_GROUPS:
     _module.register(app)
 lake_cli.register(app)
 

@@ -46,6 +46,23 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False)
 
 
+class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when the handler was made:
+    a CLI run inside a test (or any caller that swaps stderr) must not leave a handler bound to a
+    stream that is closed later, where a background thread's next record would fail."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: IO[str]) -> None:
+        pass
+
+
 def formatter(*, json_lines: bool, with_time: bool = False) -> logging.Formatter:
     if json_lines:
         return JsonLinesFormatter()
@@ -59,7 +76,10 @@ def configure_logging(
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, _OURS, False) == "stream"]:
         root.removeHandler(handler)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    chosen: logging.StreamHandler = (  # type: ignore[type-arg]
+        logging.StreamHandler(stream) if stream is not None else CurrentStderrHandler()
+    )
+    handler = chosen
     handler.setFormatter(formatter(json_lines=json_lines))
     _protect(handler)
     setattr(handler, _OURS, "stream")

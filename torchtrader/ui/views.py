@@ -115,9 +115,7 @@ def audit_rows(store: StateStore, name: str, *, limit: int = 50) -> list[dict[st
     return store.audit(name)[-limit:]
 
 
-def downsample(
-    points: list[tuple[T, float]], limit: int = CHART_POINTS
-) -> list[tuple[T, float]]:
+def downsample(points: list[tuple[T, float]], limit: int = CHART_POINTS) -> list[tuple[T, float]]:
     """At most ``limit`` points, always keeping the last (the chart must end at the current value)."""
     if len(points) <= limit:
         return points
