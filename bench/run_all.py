@@ -17,7 +17,25 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ROOT / "docs" / "benchmarks"
-ORDER = ["lake", "validation", "sources", "indicators", "features", "strategies", "backtest"]
+ORDER = [
+    "lake",
+    "validation",
+    "sources",
+    "data",
+    "startup",
+    "indicators",
+    "features",
+    "strategies",
+    "backtest",
+    "tune",
+    "overfit",
+    "training",
+    "gpu",
+    "bots",
+    "venues",
+    "ui",
+    "demo",
+]
 
 
 def assemble() -> Path:
@@ -30,10 +48,18 @@ def assemble() -> Path:
     ]
     names = sorted(p.stem for p in SECTIONS.glob("*.md"))
     for name in [n for n in ORDER if n in names] + [n for n in names if n not in ORDER]:
-        parts.append((SECTIONS / f"{name}.md").read_text().strip() + "\n")
+        parts.append(_as_section((SECTIONS / f"{name}.md").read_text().strip()) + "\n")
     out = ROOT / "docs" / "BENCHMARKS.md"
     out.write_text("\n".join(parts))
     return out
+
+
+def _as_section(text: str) -> str:
+    """A section file written as its own page (``# Title``) moves one heading level down, so every
+    section is a ``##`` of the assembled page."""
+    if not text.startswith("# "):
+        return text
+    return "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
 
 
 def main() -> None:
