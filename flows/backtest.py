@@ -24,6 +24,7 @@ from torchtrader.backtest.results import BacktestResult
 from torchtrader.backtest.summary import failed_row, markdown_summary, rank_rows, summary_row
 from torchtrader.config import Settings, load_settings
 from torchtrader.errors import TorchTraderError
+from torchtrader.indicators.fanout import SCHEDULER_KWARGS
 from torchtrader.lake import Lake
 
 
@@ -82,6 +83,7 @@ def task_runner(settings: Settings, options: DaskOptions) -> DaskTaskRunner:
             "threads_per_worker": options.threads_per_worker,
             "processes": options.processes,
             "dashboard_address": None,
+            "scheduler_kwargs": SCHEDULER_KWARGS,
         },
     )
 

@@ -116,5 +116,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Prefect-layer tests run last. Their session-scoped harness keeps a real API server thread
     alive until the session ends, and that thread's use of the global ``random`` module trips
     Hypothesis' determinism checks in any property test that would run after it."""
-    flows_dir = Path(__file__).parent / "flows"
-    items.sort(key=lambda item: flows_dir in item.path.parents)
+    # The end-to-end and hybrid packages run Prefect clients (and a harness) in this process too.
+    last = [Path(__file__).parent / name for name in ("e2e", "hybrid", "flows")]
+    items.sort(key=lambda item: any(folder in item.path.parents for folder in last))

@@ -51,3 +51,27 @@ def test_fan_out_computes_every_series_at_the_pinned_version(lake_uri: str, sp50
 def test_fan_out_of_nothing_is_a_lake_error(lake_uri: str) -> None:
     with pytest.raises(LakeError, match="no series"):
         fan_out_features(lake_uri, [], FeatureSet.of({"function": "SMA"}), 0)
+
+
+def test_a_busy_port_8787_does_not_stop_the_local_cluster(lake_uri: str, sp500: object) -> None:
+    """Another cluster (or anything) on dask's default HTTP port: ours still starts, silently."""
+    import socket
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # already taken by something else: the condition under test holds either way
+    try:
+        Lake(lake_uri).upsert_bars(_bars(sp500, "AAA", 1.0))
+        version = Lake(lake_uri).version("bars")
+        assert version is not None
+        feature_set = FeatureSet.of({"function": "SMA", "params": {"timeperiod": 5}})
+        frame = fan_out_features(
+            lake_uri, [SeriesKey("sample", "AAA", "1d")], feature_set, version, workers=1
+        )
+    finally:
+        holder.close()
+    expected = talib.SMA(sp500.close[:250], 5)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(frame["sma_5"].to_numpy()[4:], expected[4:], rtol=1e-12)

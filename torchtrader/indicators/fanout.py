@@ -71,6 +71,11 @@ def series_features(
     return features.with_columns(pl.lit(bars_version, dtype=pl.Int64).alias("bars_version"))
 
 
+# Even without a dashboard the scheduler serves an HTTP endpoint (metrics, health), on :8787 unless told
+# otherwise: a second cluster on the machine then warns and moves. Any free port, every time.
+SCHEDULER_KWARGS: dict[str, str] = {"dashboard_address": ":0"}
+
+
 @contextmanager
 def dask_client(address: str | None, workers: int) -> Iterator[Any]:
     """A ``distributed.Client``: to the scheduler at ``address``, else a fresh LocalCluster.
@@ -96,7 +101,11 @@ def dask_client(address: str | None, workers: int) -> Iterator[Any]:
         {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC_ENV.items()}
     ):
         cluster = LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs=SCHEDULER_KWARGS,
         )
     with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
