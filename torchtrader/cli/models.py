@@ -116,6 +116,12 @@ def tune_model_command(
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device"),
     register: str | None = typer.Option(None, "--register", help="register the best as NAME@challenger"),
+    storage: str | None = typer.Option(
+        None, "--storage", help="folder for the trials and their checkpoints (default: a temporary one)"
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="continue the interrupted run in --storage from its checkpoints"
+    ),
     mlflow_uri: str | None = _MLFLOW_URI,
     json_out: str | None = typer.Option(None, "--json", help="write the result JSON to OUT ('-' = stdout)"),
 ) -> None:
@@ -147,6 +153,8 @@ def tune_model_command(
         space=space,
         register_as=register,
         ray_address=settings.ray_address,
+        storage_path=storage,
+        resume=resume,
     )
     document = report.to_json()
     if json_out is not None:

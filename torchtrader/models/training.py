@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
@@ -164,17 +165,71 @@ def _mean_loss(model: SignalModel, x: Tensor, y: Tensor, device: torch.device, t
     return float(torch.stack(losses).sum()) / max(len(x), 1)
 
 
+@dataclass
+class TrainState:
+    """Everything a fit needs to continue after ``epoch`` bit for bit: weights, optimiser, both RNGs,
+    the best weights so far and the early-stopping bookkeeping (a Ray Tune trial's checkpoint)."""
+
+    epoch: int
+    model: dict[str, Tensor]
+    optimiser: dict[str, Any]
+    rng: dict[str, Tensor]
+    best_loss: float
+    best_epoch: int
+    best_model: dict[str, Tensor]
+    history: list[dict[str, float]]
+    seen: int
+    train_seconds: float
+    stopped: bool = False
+    scaler: dict[str, Any] | None = None
+
+    def save(self, path: Path) -> None:
+        torch.save(self.__dict__, path)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainState:
+        try:
+            values = torch.load(path, map_location="cpu", weights_only=True)
+            return cls(**values)
+        except Exception as error:  # a truncated or foreign file, whatever torch raises for it
+            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            raise ConfigError(
+                f"cannot resume from {path}: not a training checkpoint ({type(error).__name__}: {first})"
+            ) from None
+
+
+def _cpu_copy(state: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy({k: v.detach().cpu() if isinstance(v, Tensor) else v for k, v in state.items()})
+
+
+def _rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Tensor]:
+    # the permutation generator orders batches; the global RNG draws dropout masks
+    state = {"permutation": generator.get_state(), "global": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Tensor], generator: torch.Generator, device: torch.device) -> None:
+    generator.set_state(state["permutation"])
+    torch.set_rng_state(state["global"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
 def fit(
     data: Windowed,
     config: TrainConfig,
     *,
     feature_spec: str = "",
-    on_epoch: Callable[[int, dict[str, float], SignalModel], None] | None = None,
+    on_epoch: Callable[[dict[str, float], TrainState], None] | None = None,
+    resume: TrainState | None = None,
 ) -> FitResult:
     """Train ``config.model`` on ``data``'s train split; keep the weights of the best validation loss.
 
-    ``on_epoch(epoch, {"train_loss", "val_loss"}, model)`` is called after every epoch (Ray Tune
-    reports and checkpoints from there).
+    ``on_epoch({"train_loss", "val_loss"}, state)`` is called after every epoch with the state to
+    resume from (Ray Tune reports and checkpoints from there); ``resume`` continues such a state, and
+    the result equals the uninterrupted fit's bit for bit on CPU.
     """
     device = resolve_device(config.device)
     with deterministic(device):
@@ -186,10 +241,22 @@ def fit(
         cast, scaler = _autocast(device)
         generator = torch.Generator().manual_seed(config.seed)
         n_train = len(x["train"])
-        best_loss, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+        best_loss, best_epoch, best_state = float("inf"), 0, _cpu_copy(model.state_dict())
         history: list[dict[str, float]] = []
-        seen, train_seconds, epochs_run = 0, 0.0, 0
-        for epoch in range(1, config.epochs + 1):
+        seen, train_seconds, first_epoch, stopped = 0, 0.0, 1, False
+        if resume is not None:
+            model.load_state_dict(resume.model)
+            optimiser.load_state_dict(resume.optimiser)
+            if scaler is not None and resume.scaler is not None:
+                scaler.load_state_dict(resume.scaler)
+            _set_rng_state(resume.rng, generator, device)
+            best_loss, best_epoch, best_state = resume.best_loss, resume.best_epoch, resume.best_model
+            history, seen, train_seconds = list(resume.history), resume.seen, resume.train_seconds
+            first_epoch, stopped = resume.epoch + 1, resume.stopped
+        epochs_run = first_epoch - 1
+        for epoch in range(first_epoch, config.epochs + 1):
+            if stopped:
+                break
             model.train()
             order = torch.randperm(n_train, generator=generator).to(device)
             started = time.perf_counter()
@@ -216,15 +283,31 @@ def fit(
             val_loss = _mean_loss(model, x["val"], y["val"], device, data.target)
             record = {"train_loss": float(total) / n_train, "val_loss": val_loss}
             history.append(record)
-            if on_epoch is not None:
-                on_epoch(epoch, record, model)
             if val_loss < best_loss:
-                best_loss, best_epoch, best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
+                best_loss, best_epoch, best_state = val_loss, epoch, _cpu_copy(model.state_dict())
             elif epoch - best_epoch >= config.patience:
                 logger.info(
                     "early stop after epoch %d (best %d, val loss %.6f)", epoch, best_epoch, best_loss
                 )
-                break
+                stopped = True
+            if on_epoch is not None:
+                on_epoch(
+                    record,
+                    TrainState(
+                        epoch=epoch,
+                        model=_cpu_copy(model.state_dict()),
+                        optimiser=_cpu_copy(optimiser.state_dict()),
+                        rng=_rng_state(generator, device),
+                        best_loss=best_loss,
+                        best_epoch=best_epoch,
+                        best_model=best_state,
+                        history=list(history),
+                        seen=seen,
+                        train_seconds=train_seconds,
+                        stopped=stopped,
+                        scaler=None if scaler is None else scaler.state_dict(),
+                    ),
+                )
         model.load_state_dict(best_state)
         metrics = {
             split: score(data.target, predict(model, x[split], device), y[split].cpu()) for split in SPLITS

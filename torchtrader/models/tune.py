@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from torchtrader.errors import ConfigError
+from torchtrader.errors import ConfigError, TorchTraderError
 from torchtrader.indicators.catalogue import FeatureSet
 from torchtrader.lake import Lake
 from torchtrader.models.pipeline import EXPERIMENT, TrainReport, prepare, read_series, train_model
-from torchtrader.models.training import TrainConfig, fit, resolve_device
+from torchtrader.models.training import TrainConfig, TrainState, fit, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +31,20 @@ DEFAULT_SPACE: dict[str, list[Any]] = {
     "lr": [1e-4, 1e-2],  # low, high: log-uniform
 }
 SCHEDULERS = ("asha", "fifo")
+RUN_NAME = "tune-model"
+
+
+class TuneInterruptedError(TorchTraderError):
+    """The sweep stopped before every trial finished; its state is on disk to resume from."""
+
+
+def _check_resumable(storage: Path, given: str | None) -> None:
+    from ray import tune
+
+    if given is None:
+        raise ConfigError("--resume needs --storage DIR: the folder of the interrupted tune-model run")
+    if not tune.Tuner.can_restore(str(storage / RUN_NAME)):
+        raise ConfigError(f"--resume: no interrupted tune-model run in {storage} (expected {RUN_NAME}/)")
 
 
 @dataclass(frozen=True)
@@ -68,20 +80,30 @@ def _search_space(space: dict[str, list[Any]]) -> dict[str, Any]:
     }
 
 
+CHECKPOINT_FILE = "state.pt"
+
+
 def _trainable(config: dict[str, Any], *, frame: Any, base: dict[str, Any], features: str) -> None:
-    """One trial: fit, reporting val loss and a checkpoint every epoch."""
+    """One trial: fit, reporting val loss and a resumable checkpoint every epoch; a trial Tune
+    restarts (a crashed worker, a resumed run) continues from its latest checkpoint."""
     from ray import tune
 
     train_config = TrainConfig(**{**base, **config})
     feature_set = FeatureSet.model_validate_json(features)
     data = prepare(frame, train_config, feature_set, "trial")
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            resume = TrainState.load(Path(folder) / CHECKPOINT_FILE)
+        logger.info("trial resumes after epoch %d", resume.epoch)
 
-    def report(epoch: int, record: dict[str, float], model: torch.nn.Module) -> None:
+    def report(record: dict[str, float], state: TrainState) -> None:
         with tempfile.TemporaryDirectory(prefix="tt-ckpt-") as folder:
-            torch.save(model.state_dict(), Path(folder) / "model.pt")
-            tune.report({**record, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(folder))
+            state.save(Path(folder) / CHECKPOINT_FILE)
+            tune.report({**record, "epoch": state.epoch}, checkpoint=tune.Checkpoint.from_directory(folder))
 
-    fit(data, train_config, feature_spec=features, on_epoch=report)
+    fit(data, train_config, feature_spec=features, on_epoch=report, resume=resume)
 
 
 def gpu_share(requested: float | None, samples: int) -> float:
@@ -114,9 +136,15 @@ def tune_model(
     register_as: str | None = None,
     ray_address: str | None = None,
     storage_path: str | None = None,
+    resume: bool = False,
     experiment: str = EXPERIMENT,
 ) -> TuneModelReport:
-    """Sample ``samples`` configurations around ``base``; refit, log and register the best."""
+    """Sample ``samples`` configurations around ``base``; refit, log and register the best.
+
+    Trials and their per-epoch checkpoints live under ``storage_path`` (a temporary folder when
+    None). An interrupted run (Ctrl-C) raises TuneInterruptedError; ``resume=True`` with the same
+    ``storage_path`` continues it, every unfinished trial from its latest checkpoint.
+    """
     from ray import tune
 
     from torchtrader.models.data import DEFAULT_FEATURES
@@ -140,6 +168,8 @@ def tune_model(
         f"{symbol} {timeframe}",
     )
     storage = Path(storage_path or tempfile.mkdtemp(prefix="tt-tune-model-")).resolve()
+    if resume:
+        _check_resumable(storage, storage_path)
     tags = lineage_tags(lake_version=pinned, strategy="ml_signal", seed=base.seed, search="random")
     tags |= {"symbol": symbol, "timeframe": timeframe, "model": base.model, "kind": "tune-model"}
     with tracked_run(tracking_uri, experiment, run_name=f"tune-{base.model}-{symbol}", tags=tags) as parent:
@@ -160,24 +190,41 @@ def tune_model(
                 if scheduler == "asha"
                 else tune.schedulers.FIFOScheduler()  # type: ignore[no-untyped-call]
             )
-            tuner = tune.Tuner(
-                trainable,
-                param_space=_search_space(space),
-                tune_config=tune.TuneConfig(
-                    metric="val_loss",
-                    mode="min",
-                    num_samples=samples,
-                    scheduler=chosen_scheduler,
-                    search_alg=tune.search.BasicVariantGenerator(random_state=base.seed),
-                ),
-                run_config=tune.RunConfig(
-                    storage_path=str(storage),
-                    name="tune-model",
-                    verbose=0,
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                ),
-            )
+            if resume:
+                tuner = tune.Tuner.restore(
+                    str(storage / RUN_NAME), trainable, resume_unfinished=True, resume_errored=True
+                )
+            else:
+                tuner = tune.Tuner(
+                    trainable,
+                    param_space=_search_space(space),
+                    tune_config=tune.TuneConfig(
+                        metric="val_loss",
+                        mode="min",
+                        num_samples=samples,
+                        scheduler=chosen_scheduler,
+                        search_alg=tune.search.BasicVariantGenerator(random_state=base.seed),
+                    ),
+                    run_config=tune.RunConfig(
+                        storage_path=str(storage),
+                        name=RUN_NAME,
+                        verbose=0,
+                        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                        # a trial whose worker dies restarts from its latest checkpoint
+                        failure_config=tune.FailureConfig(max_failures=2),
+                    ),
+                )
             grid = tuner.fit()
+        # Tune marks the trials of an interrupted run TERMINATED on its way out; a trial that really
+        # finished, by itself or stopped by the scheduler, has ``done`` on its last result
+        results = [grid[index] for index in range(len(grid))]
+        unfinished = sum(r.error is None and not (r.metrics or {}).get("done", False) for r in results)
+        if unfinished:
+            raise TuneInterruptedError(
+                f"tune-model interrupted with {unfinished} unfinished trial(s); the trials "
+                f"and their checkpoints are in {storage}: continue with the same command plus "
+                f"--storage {storage} --resume"
+            )
         trials = _log_trials(grid, tracking_uri, experiment, parent.run_id)
         finished = [t for t in trials if t["val_loss"] is not None]
         if not finished:
@@ -208,6 +255,9 @@ def _log_trials(grid: Any, tracking_uri: str, experiment: str, parent_run_id: st
     for index, result in enumerate(grid):
         config = {k: result.config[k] for k in DEFAULT_SPACE if k in result.config}
         history = result.metrics_dataframe
+        if history is not None and "epoch" in history:
+            # a trial restarted from a checkpoint may report an epoch again: the later report counts
+            history = history.drop_duplicates("epoch", keep="last").sort_values("epoch")
         losses = [] if history is None or "val_loss" not in history else list(history["val_loss"])
         trial = {
             "config": config,
