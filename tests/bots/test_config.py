@@ -24,13 +24,20 @@ def test_a_config_survives_a_toml_round_trip(tmp_path: Path, bot_config: MakeCon
     config = bot_config(
         risk={"max_position_notional": 5_000.0, "max_daily_loss": 0.05},
         alerts={"urls": ["json://127.0.0.1:9/"], "drawdown_at_least": 0.1},
-        broker={"kind": "ccxt", "exchange": "binance", "key_env": "K", "secret_env": "S", "sandbox": True},
+        broker={
+            "kind": "ccxt",
+            "exchange": "binance",
+            "key_env": "K",
+            "secret_env": "S",
+            "sandbox": True,
+            "exchange_options": {"rateLimit": 100, "timeout": 5000},
+        },
         source_options={"seed": 7},
     )
     path = save_bot_config(config, tmp_path / "alpha.toml")
     assert load_bot_config(path) == config
     text = path.read_text()
-    assert 'key_env = "K"' in text and "[risk]" in text
+    assert 'key_env = "K"' in text and "[risk]" in text and "rateLimit = 100" in text
 
 
 def test_an_existing_config_is_not_overwritten(tmp_path: Path, bot_config: MakeConfig) -> None:
@@ -73,6 +80,16 @@ BAD = [
     ({"symbols": []}, BotError, "symbols"),
     ({"name": "bad name!"}, BotError, "name: String should match pattern"),
     ({"alerts": {"urls": ["nowhere"]}}, BotError, "has no scheme"),
+    (
+        {"broker": {"exchange_options": {"rateLimit": 1}}},
+        BotError,
+        "exchange_options are ccxt client options: a paper broker takes none",
+    ),
+    (
+        {"broker": {"kind": "ccxt", "key_env": "K", "secret_env": "S", "exchange_options": {"apiKey": "x"}}},
+        BotError,
+        "exchange_options must not hold credentials (apiKey)",
+    ),
 ]
 
 
@@ -135,3 +152,31 @@ def test_the_default_schedule_follows_the_timeframe(bot_config: MakeConfig) -> N
     assert bot_config(timeframe="4h").cron == "0 */4 * * *"
     assert bot_config(schedule="5 * * * *").cron == "5 * * * *"
     assert make_bot_config(bot_config().snapshot()) == bot_config()
+
+
+def test_exchange_options_reach_the_ccxt_clients_of_the_broker_and_the_bars(
+    bot_config: MakeConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from torchtrader.bots.config import make_broker
+    from torchtrader.bots.market import make_source
+    from torchtrader.bots.store import StateStore
+
+    monkeypatch.setenv("TT_KEY", "k-value-123")
+    monkeypatch.setenv("TT_SECRET", "s-value-456")
+    config = bot_config(
+        source="ccxt",
+        broker={
+            "kind": "ccxt",
+            "key_env": "TT_KEY",
+            "secret_env": "TT_SECRET",
+            "exchange_options": {"rateLimit": 7},
+        },
+    )
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        broker = make_broker(config, store=store, lake=None)
+    finally:
+        store.close()
+    assert broker.exchange.rateLimit == 7 and broker.exchange.enableRateLimit  # type: ignore[attr-defined]
+    source = make_source(config)
+    assert source.exchange.rateLimit == 7 and source.exchange.enableRateLimit  # type: ignore[attr-defined]

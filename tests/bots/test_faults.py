@@ -1,9 +1,10 @@
 """Fault tests: the real `torchtrader bot run NAME --once` against the loopback Binance through real ccxt.
 
-The bot runs in forked children of one pre-imported "zygote" process (a fresh interpreter per cycle
-would spend seconds importing torch); each child is the CLI entry point, exactly as the console
-script runs it. A SIGKILL lands at the k-th request a cycle makes (k seeded), either before the venue
-acts on it or after the venue acted but before the reply leaves — the worst moment for an order.
+The bot runs in forked children of one pre-imported "zygote" process per module (a fresh interpreter
+per cycle would spend seconds importing torch); each child takes its test's environment and folder,
+then is the CLI entry point, exactly as the console script runs it. A SIGKILL lands at the k-th
+request a cycle makes (k seeded), either before the venue acts on it or after the venue acted but
+before the reply leaves — the worst moment for an order.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ if __name__ == "__main__":
         job = json.loads(line)
         pid = os.fork()
         if pid == 0:
+            os.environ.update(job["env"])
+            os.chdir(job["cwd"])
             fd = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             os.dup2(fd, 1); os.dup2(fd, 2)
             code = 0
@@ -118,28 +121,37 @@ class Killer:
         return response
 
 
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", ZYGOTE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        yield process
+    finally:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.close()
+        process.wait(timeout=60)
+        process.stdout.close()
+
+
 class Harness:
-    def __init__(self, tmp: Path, venue: LoopbackExchange) -> None:
+    def __init__(self, tmp: Path, venue: LoopbackExchange, zygote: subprocess.Popen[str]) -> None:
         self.venue, self.tmp = venue, tmp
         self.lake = str(tmp / "lake")
         self.db = f"sqlite:///{tmp / 'state.db'}"
         self.log = str(tmp / "bot.log")
-        env = dict(
-            os.environ,
-            TORCHTRADER_STATE_DB=self.db,
-            TORCHTRADER_STRATEGIES=str(tmp / "strategies"),
-            FAULT_KEY=KEY,
-            FAULT_SECRET=SECRET,
-            PYTHONUNBUFFERED="1",
-        )
-        self.zygote = subprocess.Popen(
-            [sys.executable, "-c", ZYGOTE],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=str(tmp),
-        )
+        self.env = {
+            "TORCHTRADER_STATE_DB": self.db,
+            "TORCHTRADER_STRATEGIES": str(tmp / "strategies"),
+            "FAULT_KEY": KEY,
+            "FAULT_SECRET": SECRET,
+        }
+        self.zygote = zygote
         self.killer = Killer(venue)
         self.requests_seen = 0
 
@@ -164,7 +176,8 @@ class Harness:
             self.venue.market_time().isoformat(),
         ]
         self.killer.arm(-1, None, False)
-        self.zygote.stdin.write(json.dumps({"args": args, "log": self.log}) + "\n")
+        job = {"args": args, "log": self.log, "env": self.env, "cwd": str(self.tmp)}
+        self.zygote.stdin.write(json.dumps(job) + "\n")
         self.zygote.stdin.flush()
         pid = json.loads(self.zygote.stdout.readline())["pid"]
         self.killer.arm(pid, kill_at, after)
@@ -176,19 +189,12 @@ class Harness:
     def store(self) -> StateStore:
         return StateStore(self.db)
 
-    def close(self) -> None:
-        assert self.zygote.stdin is not None
-        self.zygote.stdin.close()
-        self.zygote.wait(timeout=60)
-        if self.zygote.stdout is not None:
-            self.zygote.stdout.close()
-
 
 @pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
-    made: list[tuple[Harness, LoopbackExchange]] = []
+def harness(tmp_path: Path, zygote: subprocess.Popen[str]) -> Iterator[Callable[..., Harness]]:
+    made: list[LoopbackExchange] = []
 
-    def make(*, error_budget: int = 3, faults: str | None = None) -> Harness:
+    def make(*, error_budget: int = 3, faults: str | None = None, backoff_s: float | None = None) -> Harness:
         (tmp_path / "strategies").mkdir(exist_ok=True)
         (tmp_path / "strategies" / "flip.py").write_text(FLIP)
         venue = LoopbackExchange(
@@ -203,7 +209,7 @@ def harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
         )
         venue.__enter__()
         venue.faults.hang_s = 1.0
-        h = Harness(tmp_path, venue)
+        h = Harness(tmp_path, venue, zygote)
         config = make_bot_config(
             {
                 "name": BOT,
@@ -222,17 +228,20 @@ def harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
                     "api_url": venue.url,
                     "key_env": "FAULT_KEY",
                     "secret_env": "FAULT_SECRET",
+                    # ccxt's throttler stays on, spaced for a loopback venue that has no limits: at
+                    # Binance's 50 ms a weight unit, one cycle's ~20 requests spend 4-5 s asleep
+                    "exchange_options": {"rateLimit": 1},
+                    "backoff_s": backoff_s,
                 },
             }
         )
         settings = Settings(lake=h.lake, state_db=h.db, strategies=str(tmp_path / "strategies"))
         save_bot_config(config, config_path(settings, BOT), overwrite=True)
-        made.append((h, venue))
+        made.append(venue)
         return h
 
     yield make
-    for h, venue in made:
-        h.close()
+    for venue in made:
         venue.__exit__()
 
 
@@ -319,7 +328,7 @@ def test_refused_orders_are_recorded_alerted_and_never_resent(
 
 
 def test_5xx_storm_backs_off_then_halts_after_the_error_budget(harness: Callable[..., Harness]) -> None:
-    h = harness(error_budget=2)
+    h = harness(error_budget=2, backoff_s=0.05)  # the default 0.5 s doubles to 7.5 s asleep a cycle
     h.to_buy_bar()
     assert h.run() == 0
     h.venue.faults.set_rate("5xx", 1.0)
@@ -328,6 +337,9 @@ def test_5xx_storm_backs_off_then_halts_after_the_error_budget(harness: Callable
         h.venue.advance(1)
         codes.append(h.run())
     assert codes[:2] == [1, 1]
+    log = Path(h.log).read_text()
+    # each failing cycle backed off exponentially (0.05, 0.1, 0.2, 0.4 s) before giving up
+    assert log.count("retry 4 in 0.40s") >= 2 and "failed after 5 attempt(s)" in log
     store = h.store()
     try:
         assert store.require_bot(BOT).state == "halted"

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 BROKERS = ("paper", "ccxt", "alpaca")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Scalar = int | float | bool | str
+# ccxt client options that carry credentials: they come from key_env / secret_env, never the config
+CREDENTIAL_OPTIONS = frozenset(
+    {"apikey", "secret", "password", "uid", "login", "privatekey", "walletaddress", "token"}
+)
 
 
 class BrokerConfig(BaseModel):
@@ -54,6 +58,16 @@ class BrokerConfig(BaseModel):
     dedicated_account: bool = Field(
         default=True, description="the account trades for this bot only: reconcile cash and positions exactly"
     )
+    retries: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="retries of a failed network call (None: the venue client's default)"
+    )
+    backoff_s: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="first back-off in seconds, doubled each retry (None: the client's default)"
+    )
+    exchange_options: dict[str, Scalar] = Field(
+        default_factory=dict,
+        description="ccxt client options for this venue (e.g. rateLimit in ms, timeout); never credentials",
+    )
 
     @field_validator("kind")
     @classmethod
@@ -67,6 +81,14 @@ class BrokerConfig(BaseModel):
         if self.kind != "paper" and not (self.key_env and self.secret_env):
             raise ValueError(
                 f"a {self.kind} broker needs key_env and secret_env (names of the variables holding the keys)"
+            )
+        if self.exchange_options and self.kind != "ccxt":
+            raise ValueError(f"exchange_options are ccxt client options: a {self.kind} broker takes none")
+        secret = sorted(k for k in self.exchange_options if k.lower() in CREDENTIAL_OPTIONS)
+        if secret:
+            raise ValueError(
+                f"exchange_options must not hold credentials ({', '.join(secret)}): name their variables "
+                "in key_env and secret_env"
             )
         return self
 
@@ -281,6 +303,11 @@ def make_broker(
     assert broker.key_env and broker.secret_env
     api_key = resolve_secret(broker.key_env, resolver=resolver)
     secret = resolve_secret(broker.secret_env, resolver=resolver)
+    retry: dict[str, Any] = {}  # only what the config sets: each venue client has its own defaults
+    if broker.retries is not None:
+        retry["retries"] = broker.retries
+    if broker.backoff_s is not None:
+        retry["backoff_s"] = broker.backoff_s
     try:
         if broker.kind == "ccxt":
             ccxt_cls = _venue_class("torchtrader.bots.ccxt_broker", "CcxtBroker")
@@ -290,9 +317,13 @@ def make_broker(
                 secret=secret,
                 api_url=broker.api_url,
                 sandbox=broker.sandbox,
+                exchange_options=dict(broker.exchange_options),
+                **retry,
             )
         alpaca_cls = _venue_class("torchtrader.bots.alpaca_broker", "AlpacaBroker")
-        return alpaca_cls(api_key=api_key, secret=secret, api_url=broker.api_url, paper=not broker.sandbox)
+        return alpaca_cls(
+            api_key=api_key, secret=secret, api_url=broker.api_url, paper=not broker.sandbox, **retry
+        )
     except ImportError as error:
         raise BotError(f"broker {broker.kind!r} is not available in this install: {error}") from None
 

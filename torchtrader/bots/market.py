@@ -44,6 +44,8 @@ def make_source(config: BotConfig) -> Source:
         options.setdefault("exchange", config.broker.exchange)
         if config.broker.api_url:
             options.setdefault("api_url", config.broker.api_url)
+        if config.broker.exchange_options:  # the same venue: the same client options (never credentials)
+            options.setdefault("exchange_options", dict(config.broker.exchange_options))
     return get_source(config.source, **options)
 
 
