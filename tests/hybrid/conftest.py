@@ -19,8 +19,15 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
-# A loopback Ray head private to these tests runs without Ray 2.60's shared auth token.
-NO_AUTH = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+# A loopback Ray head private to these tests runs without Ray 2.60's shared auth token. On SIGTERM a
+# head first drains its node for RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S (30 s; for Serve replicas, which
+# it has none of) through a GCS the same signal to its process group has just stopped: 0 skips that.
+NO_AUTH = {
+    **os.environ,
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+}
 
 
 def free_port() -> int:

@@ -79,14 +79,17 @@ def test_features_and_backtests_fan_out_on_a_remote_dask_cluster_over_an_s3_lake
 def test_an_unreachable_scheduler_is_one_line_naming_it(
     filled_s3_lake: tuple[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import dask
+
     from flows.features import FeaturesRequest, features_flow
     from tests.hybrid.conftest import free_port
 
     uri, options = filled_s3_lake
     monkeypatch.setenv("TORCHTRADER_STORAGE_OPTIONS", json.dumps(options))
     address = f"tcp://127.0.0.1:{free_port()}"
-    with pytest.raises(Exception) as raised:  # the message is what is specified
-        features_flow(FeaturesRequest(lake=uri, dask_address=address))
+    # dask's connect timeout bounds the refused-connection retries (30 s unless set): nothing listens
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}), pytest.raises(Exception) as raised:
+        features_flow(FeaturesRequest(lake=uri, dask_address=address))  # the message is what is specified
     assert address.removeprefix("tcp://") in str(raised.value)
 
 

@@ -26,8 +26,10 @@ pytestmark = pytest.mark.slow
 
 
 # Ray 2.60 authenticates clients with a token from ~/.ray/auth_token, a file every Ray on this machine
-# shares; a loopback head private to this test runs without it (head and client alike).
-NO_AUTH = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+# shares; a loopback head private to this test runs without it (head and client alike). On SIGTERM a
+# head first drains its node for RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S (30 s; for Serve replicas, which
+# it has none of) through a GCS the same signal to its process group has just stopped: 0 skips that.
+NO_AUTH = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
 
 
 @pytest.fixture

@@ -81,12 +81,16 @@ def dask_client(address: str | None, workers: int) -> Iterator[Any]:
     """A ``distributed.Client``: to the scheduler at ``address``, else a fresh LocalCluster.
 
     A LocalCluster's workers get ``WORKER_MALLOC_ENV`` (see there); a remote cluster keeps its own.
+    Reaching ``address`` is given dask's ``distributed.comm.timeouts.connect`` (30 s unless set, e.g.
+    ``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s``).
     """
+    import dask
     from distributed import Client, LocalCluster
 
     if address:
         try:
-            client = Client(address, timeout="20s")  # type: ignore[no-untyped-call]
+            timeout = dask.config.get("distributed.comm.timeouts.connect")
+            client = Client(address, timeout=timeout)  # type: ignore[no-untyped-call]
         except OSError as exc:
             raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         try:
@@ -94,8 +98,6 @@ def dask_client(address: str | None, workers: int) -> Iterator[Any]:
         finally:
             client.close()  # type: ignore[no-untyped-call]
         return
-    import dask
-
     # pre-spawn-environ (not Nanny(env=...)): malloc reads these before any Python code runs
     with dask.config.set(
         {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC_ENV.items()}
