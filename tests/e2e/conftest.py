@@ -1,7 +1,9 @@
-"""One real local stack for the end-to-end and browser tests: `prefect server`, a process worker and
-`mlflow server` started through torchtrader.ops.services (what `make up` runs) on free loopback ports
-with a temporary home; the deployments of deployments/prefect.yaml registered with `prefect deploy`;
-stopped by pid at the end. Package-scoped: the browser checks look at the runs the e2e test made."""
+"""One real local stack for the end-to-end, services and browser tests: `prefect server`, a process
+worker and `mlflow server` started through torchtrader.ops.services (what `make up` runs) on free
+loopback ports with a temporary home; the deployments of deployments/prefect.yaml registered with
+`prefect deploy`; stopped by pid at the end with ``services.down`` (what `make down` runs), which the
+teardown checks: it stops exactly the three services it started, and a second call finds nothing.
+Package-scoped: the browser checks look at the runs the e2e test made."""
 
 from __future__ import annotations
 
@@ -28,6 +30,15 @@ BIN = Path(sys.executable).parent
 DEPLOYED = ("ingest-sample-daily", "backtests-daily", "tune-weekly", "bot-paper-btc")
 
 
+def _dead(pid: int) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not svc._alive(pid):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def free_ports(n: int) -> list[int]:
     sockets = [socket.socket() for _ in range(n)]
     try:
@@ -45,6 +56,8 @@ class Stack:
     prefect_api: str
     mlflow_url: str
     env: dict[str, str]
+    services: list[svc.Service]  # what `services up` was given (its home: home / "services")
+    started: list[svc.ServiceState]  # what it reported once up
     flow_runs: dict[str, Any] = field(default_factory=dict)  # deployment name -> finished flow run
 
 
@@ -78,7 +91,7 @@ def stack() -> Iterator[Stack]:
         with_dashboard=False,
     )
     try:
-        svc.up(home / "services", planned, timeout_s=240)
+        started = svc.up(home / "services", planned, timeout_s=240)
         (home / "state").mkdir()
         subprocess.run(
             [str(BIN / "torchtrader"), "bot", "create", "paper-btc", "--strategy", "sma_cross",
@@ -93,9 +106,14 @@ def stack() -> Iterator[Stack]:
             env=os.environ.copy(), capture_output=True, text=True, cwd=ROOT, check=False,
         )  # fmt: skip
         assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
-        yield Stack(home, api, f"http://127.0.0.1:{mlflow_port}", env)
+        yield Stack(home, api, f"http://127.0.0.1:{mlflow_port}", env, planned, started)
+        # `make down`: stops exactly what `up` started, by pid, and each of them is gone
+        stopped = svc.down(home / "services")
+        assert sorted(stopped) == ["mlflow", "prefect", "worker"], stopped
+        assert all(_dead(state.pid) for state in started if state.pid), started
+        assert svc.down(home / "services") == []
     finally:
-        svc.down(home / "services")
+        svc.down(home / "services")  # a no-op once the checks above ran
         shutil.rmtree(home, ignore_errors=True)
         for key, value in saved.items():
             if value is None:

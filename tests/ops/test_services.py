@@ -1,64 +1,19 @@
-"""`torchtrader services up|down` (make up / make down) against the real servers: Prefect, a process
-worker and MLflow on loopback, started once, idempotent, stopped by pid — and clean failures."""
+"""`torchtrader services up|down` (make up / make down): clean failures — a busy port, a service that
+never becomes healthy, a pid that is not ours, clashing ports. The real servers (Prefect, a process
+worker and MLflow on loopback: healthy, idempotent, stopped by pid) are checked on the one stack the
+end-to-end tests start (tests/e2e/test_services_stack.py and the stack's teardown)."""
 
 from __future__ import annotations
 
 import os
 import socket
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from torchtrader.ops import services as svc
 from torchtrader.testing.net import free_ports
-
-
-def _dead(pid: int) -> bool:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if not svc._alive(pid):
-            return True
-        time.sleep(0.2)
-    return False
-
-
-@pytest.mark.slow
-def test_up_is_healthy_idempotent_and_down_stops_exactly_what_it_started(tmp_path: Path) -> None:
-    home = tmp_path / "services"
-    prefect_port, mlflow_port, dashboard_port = free_ports(3)
-    ports = svc.Ports(prefect_port, mlflow_port, dashboard_port)
-    planned = svc.plan(
-        home, mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", ports=ports, with_dashboard=False
-    )
-    try:
-        states = {state.name: state for state in svc.up(home, planned, timeout_s=240)}
-        assert all(state.running for state in states.values()), states
-        assert requests.get(f"http://127.0.0.1:{prefect_port}/api/health", timeout=5).status_code == 200
-        assert requests.get(f"http://127.0.0.1:{mlflow_port}/health", timeout=5).status_code == 200
-        # the worker registered itself in the process pool it serves
-        deadline = time.monotonic() + 60
-        workers: list[object] = []
-        while not workers and time.monotonic() < deadline:
-            response = requests.post(
-                f"http://127.0.0.1:{prefect_port}/api/work_pools/{svc.WORK_POOL}/workers/filter",
-                json={},
-                timeout=5,
-            )
-            workers = response.json() if response.status_code == 200 else []
-            time.sleep(1)
-        assert workers, "the process worker never registered with the server"
-        assert (home / "logs" / "prefect.log").exists() and (home / "pids" / "mlflow.json").exists()
-
-        again = {state.name: state for state in svc.up(home, planned, timeout_s=60)}
-        assert {name: state.pid for name, state in again.items()} == {n: s.pid for n, s in states.items()}
-    finally:
-        stopped = svc.down(home)
-    assert sorted(stopped) == ["mlflow", "prefect", "worker"]
-    assert all(_dead(state.pid) for state in states.values() if state.pid)
-    assert svc.down(home) == []
 
 
 def test_a_port_held_by_another_program_is_refused_and_nothing_is_left_started(tmp_path: Path) -> None:
@@ -109,3 +64,13 @@ def test_clashing_ports_are_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="service ports must differ"):
         svc.check_ports(svc.Ports(5000, 5000, 8050))
+
+
+def test_services_that_need_each_other_are_refused_and_nothing_is_started(tmp_path: Path) -> None:
+    home = tmp_path / "services"
+    sleep = (sys.executable, "-c", "import time; time.sleep(120)")
+    first = svc.Service("first", sleep, None, None, needs=("second",))
+    second = svc.Service("second", sleep, None, None, needs=("first",))
+    with pytest.raises(svc.ServiceError, match="services that need each other: first, second"):
+        svc.up(home, [first, second], timeout_s=10)
+    assert list((home / "pids").glob("*.json")) == []

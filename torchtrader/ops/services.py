@@ -140,37 +140,45 @@ def plan(
 
 
 def up(home: Path, services: Sequence[Service], *, timeout_s: float = 180.0) -> list[ServiceState]:
-    """Start every service not already running and healthy; wait until each is healthy."""
+    """Start every service not already running and healthy; wait until each is healthy.
+
+    Services start in waves: each service whose ``needs`` are healthy starts together with the others
+    that can (the Prefect server and MLflow, then the worker), and a wave is waited on as a whole.
+    """
     (home / "logs").mkdir(parents=True, exist_ok=True)
     (home / "pids").mkdir(parents=True, exist_ok=True)
     started: list[Service] = []
+    names = {service.name for service in services}
+    healthy: set[str] = set()
+    remaining = list(services)
     try:
-        for service in services:
-            if _ours_and_alive(home, service) is not None:
-                _wait_healthy(home, service, timeout_s)
-                continue
-            if service.port is not None and _port_taken(service.port):
-                raise ServiceError(
-                    f"port {service.port} for {service.name} is in use by another program: stop it or pick "
-                    f"another port (--{service.name}-port)"
-                )
-            _start(home, service)
-            started.append(service)
-            _wait_healthy(home, service, timeout_s)
+        while remaining:
+            wave = [s for s in remaining if all(n in healthy or n not in names for n in s.needs)]
+            if not wave:
+                raise ServiceError(f"services that need each other: {', '.join(s.name for s in remaining)}")
+            for service in wave:
+                if _ours_and_alive(home, service) is not None:
+                    continue
+                if service.port is not None and _port_taken(service.port):
+                    raise ServiceError(
+                        f"port {service.port} for {service.name} is in use by another program: stop it or "
+                        f"pick another port (--{service.name}-port)"
+                    )
+                _start(home, service)
+                started.append(service)
+            _wait_healthy(home, wave, timeout_s)
+            healthy.update(service.name for service in wave)
+            remaining = [service for service in remaining if service.name not in healthy]
     except BaseException:
-        for service in reversed(started):
-            _stop(home, service.name)
+        _stop_all(home, [service.name for service in reversed(started)])
         raise
     return status(home, services)
 
 
 def down(home: Path) -> list[str]:
-    """Stop every service whose pid file is under ``home``; returns their names."""
-    stopped = []
-    for pid_file in sorted((home / "pids").glob("*.json")) if (home / "pids").exists() else []:
-        if _stop(home, pid_file.stem):
-            stopped.append(pid_file.stem)
-    return stopped
+    """Stop every service whose pid file is under ``home`` (all at once); returns their names."""
+    pid_files = sorted((home / "pids").glob("*.json")) if (home / "pids").exists() else []
+    return _stop_all(home, [pid_file.stem for pid_file in pid_files])
 
 
 def status(home: Path, services: Sequence[Service]) -> list[ServiceState]:
@@ -255,28 +263,37 @@ def _ours_and_alive(home: Path, service: Service) -> int | None:
     return None
 
 
-def _stop(home: Path, name: str) -> bool:
-    record = _recorded(home, name)
-    _pid_path(home, name).unlink(missing_ok=True)
-    if record is None:
-        return False
-    pid, argv = record.get("pid"), record.get("argv")
-    ours = isinstance(pid, int) and (
-        pid in _CHILDREN or (isinstance(argv, list) and _is_our_process(pid, [str(a) for a in argv]))
-    )
-    if not ours or not isinstance(pid, int):
-        return False
+def _stop_all(home: Path, names: Sequence[str]) -> list[str]:
+    """Stop the named services of ours: SIGTERM to every process group at once, then wait for them
+    together (SIGKILL to those still alive after 15 s). Returns the names of those stopped, in order."""
+    pids: dict[str, int] = {}
+    for name in names:
+        record = _recorded(home, name)
+        _pid_path(home, name).unlink(missing_ok=True)
+        if record is None:
+            continue
+        pid, argv = record.get("pid"), record.get("argv")
+        ours = isinstance(pid, int) and (
+            pid in _CHILDREN or (isinstance(argv, list) and _is_our_process(pid, [str(a) for a in argv]))
+        )
+        if ours and isinstance(pid, int):
+            pids[name] = pid
+    gone: set[str] = set()
     for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return True
+        for name in [n for n in pids if n not in gone]:
+            try:
+                os.killpg(pids[name], sig)
+            except ProcessLookupError:
+                gone.add(name)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            if not _alive(pid):
-                return True
-            time.sleep(0.2)
-    return not _alive(pid)
+            gone.update(name for name, pid in pids.items() if name not in gone and not _alive(pid))
+            if len(gone) == len(pids):
+                break
+            time.sleep(0.1)
+        if len(gone) == len(pids):
+            break
+    return [name for name in names if name in gone or (name in pids and not _alive(pids[name]))]
 
 
 def _alive(pid: int) -> bool:
@@ -301,32 +318,39 @@ def _port_taken(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-def _wait_healthy(home: Path, service: Service, timeout_s: float) -> None:
+def _wait_healthy(home: Path, services: Sequence[Service], timeout_s: float) -> None:
+    """Wait until every one of ``services`` answers its health check (one without a health URL: is
+    alive after a settling period); a service that exits or stays unhealthy is a ServiceError."""
     import requests
 
     deadline = time.monotonic() + timeout_s
     settle_until = time.monotonic() + 3.0
-    while time.monotonic() < deadline:
-        pid = _ours_and_alive(home, service)
-        if pid is None:
-            tail = _tail(_log_path(home, service.name))
-            raise ServiceError(
-                f"{service.name} exited during start-up: {tail} (log: {_log_path(home, service.name)})"
-            )
-        if service.health_url is None:
-            if time.monotonic() >= settle_until:  # no health endpoint: alive after a settling period
-                return
-        else:
+    pending = list(services)
+    while True:
+        for service in list(pending):
+            if _ours_and_alive(home, service) is None:
+                tail = _tail(_log_path(home, service.name))
+                raise ServiceError(
+                    f"{service.name} exited during start-up: {tail} (log: {_log_path(home, service.name)})"
+                )
+            if service.health_url is None:
+                if time.monotonic() >= settle_until:
+                    pending.remove(service)
+                continue
             try:
                 if requests.get(service.health_url, timeout=2).status_code < 400:
-                    return
+                    pending.remove(service)
             except requests.RequestException:
                 pass
-        time.sleep(0.5)
-    raise ServiceError(
-        f"{service.name} did not become healthy within {timeout_s:.0f} s at {service.health_url}: "
-        f"see {_log_path(home, service.name)}"
-    )
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            service = pending[0]
+            raise ServiceError(
+                f"{service.name} did not become healthy within {timeout_s:.0f} s at {service.health_url}: "
+                f"see {_log_path(home, service.name)}"
+            )
+        time.sleep(0.25)
 
 
 def _tail(path: Path) -> str:
