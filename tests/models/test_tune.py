@@ -88,6 +88,7 @@ def test_an_interrupted_tune_model_resumes_from_its_checkpoints(tmp_path: Path) 
     assert second.returncode == 0, second.stderr
     doc = json.loads(out.read_text())
     assert [t["epochs"] for t in doc["trials"]] == [epochs, epochs]
+    assert doc["storage"] == str(storage)
     restored = []
     for results in storage.glob("tune-model/*/result.json"):
         rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]

@@ -55,6 +55,7 @@ class TuneModelReport:
     trials: list[dict[str, Any]]
     gpus_per_trial: float
     final: TrainReport
+    storage: str = ""  # the trials and their checkpoints
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +63,7 @@ class TuneModelReport:
             "best": {"config": self.best_config, "val_loss": self.best_val_loss},
             "trials": self.trials,
             "gpus_per_trial": self.gpus_per_trial,
+            "storage": self.storage,
             **self.final.to_json(),
         }
 
@@ -244,7 +246,9 @@ def tune_model(
             version=pinned,
             parent_run_id=parent.run_id,
         )
-    return TuneModelReport(parent.run_id, best["config"], best["val_loss"], trials, share, final)
+    return TuneModelReport(
+        parent.run_id, best["config"], best["val_loss"], trials, share, final, str(storage)
+    )
 
 
 def _log_trials(grid: Any, tracking_uri: str, experiment: str, parent_run_id: str) -> list[dict[str, Any]]:
