@@ -86,15 +86,23 @@ def test_limit_orders_rest_lock_funds_fill_on_a_later_bar_and_cancel(venue: Loop
     assert [o["clientOrderId"] for o in ex.fetch_open_orders()] == ["rest-1"]
     canceled = ex.cancel_order(None, BTC, {"clientOrderId": "rest-1"})
     assert canceled["status"] == "canceled" and ex.fetch_balance()["USDT"]["free"] == 10_000
-    # a limit just under the market fills once a later bar trades down through it
+    # a limit just under the market fills once a later bar trades down through it. The seeded bars are
+    # fixed in absolute time and the manual clock starts from the wall clock, so the path ahead differs
+    # from minute to minute: go to the bar of the next 500 after which the market dips most within 50
+    # bars (a fill counts the bars opening after the order: from two after the last closed one).
     bars = venue.bars.filter(venue.bars["symbol"] == BTC)
     forming = venue.clock() // venue.step_ms * venue.step_ms
-    later = bars.filter(bars["ts"].dt.epoch("ms") > forming).head(50)
-    target = round(float(later["low"].min()) + 0.01, 2)  # type: ignore[arg-type]
-    # the seeded path relative to the manual clock is fixed, so this holds on every run
-    assert target < price, "the seeded path must dip below the market within 50 bars"
+    ahead = bars.filter(bars["ts"].dt.epoch("ms") >= forming).head(500)  # [0] is the forming bar
+    close, low = ahead["close"].to_numpy(), ahead["low"].to_numpy()
+    dips = [close[i] - low[i + 2 : i + 52].min() for i in range(len(ahead) - 52)]
+    peak = max(range(len(dips)), key=dips.__getitem__)
+    venue.advance(peak + 1)  # bar `peak` has closed: the market stands at its close
+    price = ex.fetch_ohlcv(BTC, "1m", None, 1)[-1][4]
+    assert price == pytest.approx(close[peak])
+    target = round(float(low[peak + 2 : peak + 52].min()) + 0.01, 2)
+    assert target < price, "the seeded path must dip below the market somewhere in 500 bars"
     ex.create_order(BTC, "limit", "buy", 0.01, target, {"clientOrderId": "rest-2"})
-    venue.advance(50)
+    venue.advance(51)
     filled = ex.fetch_order(None, BTC, {"clientOrderId": "rest-2"})
     assert filled["status"] == "closed" and filled["average"] <= target
 
