@@ -33,7 +33,9 @@ def ray_session(address: str | None) -> Iterator[None]:
         yield
         return
     try:
-        ray.init(address=address or None, include_dashboard=False, log_to_driver=False)
+        # "local", not None: None would join whatever cluster /tmp/ray last recorded (a stale
+        # `ray start --head` of someone else's) instead of the private Ray the caller asked for
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"cannot connect to Ray at {address or 'local'}: {first}") from None
