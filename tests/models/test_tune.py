@@ -17,8 +17,10 @@ from torchtrader.testing.market import sample_frame
 @pytest.mark.slow
 @pytest.mark.usefixtures("local_ray")
 def test_tune_model_nests_trials_and_registers_the_best(
-    run_cli: Any, tmp_path: Path, mlflow_uri: str
+    run_cli: Any, tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # as left behind by a strategy tune earlier in the same process: tune-model still reads its trials
+    monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     lake = str(tmp_path / "lake")
     Lake(lake).upsert_bars(sample_frame("SPX", date(2015, 1, 1), date(2016, 12, 31)))
     out = tmp_path / "tune.json"

@@ -10,6 +10,7 @@ that model as ``challenger`` through ``train_model``.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,7 +217,18 @@ def tune_model(
                         failure_config=tune.FailureConfig(max_failures=2),
                     ),
                 )
-            grid = tuner.fit()
+            # the trials' per-epoch losses are read back from Tune's result files, which a strategy
+            # tune earlier in this process switches off through the environment
+            switch = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
+            previous = os.environ.get(switch)
+            os.environ[switch] = "0"
+            try:
+                grid = tuner.fit()
+            finally:
+                if previous is None:
+                    del os.environ[switch]
+                else:
+                    os.environ[switch] = previous
         # Tune marks the trials of an interrupted run TERMINATED on its way out; a trial that really
         # finished, by itself or stopped by the scheduler, has ``done`` on its last result
         results = [grid[index] for index in range(len(grid))]
